@@ -1,0 +1,41 @@
+// Every environment tunable of Meltemi, declared once with its default and description.
+
+export interface Tunable<T> {
+  readonly name: string;
+  readonly description: string;
+  readonly defaultValue: T;
+  readonly parse: (raw: string) => T;
+}
+
+function intTunable(name: string, defaultValue: number, description: string, min = 0): Tunable<number> {
+  return {
+    name,
+    description,
+    defaultValue,
+    parse(raw) {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+      return n;
+    },
+  };
+}
+
+/** The table of tunables. Read them only through `tunable()`. */
+export const Tunables = {
+  maxInputBytes: intTunable('MELTEMI_MAX_INPUT_BYTES', 8 * 1024 * 1024, 'Largest configuration file (or stdin) accepted, in bytes.', 1),
+  maxDocuments: intTunable('MELTEMI_MAX_DOCUMENTS', 10_000, 'Most YAML documents / List items accepted from one input.', 1),
+  maxRegexProgramSize: intTunable('MELTEMI_MAX_REGEX_PROGRAM_SIZE', 1024, 'Largest compiled RE2 program accepted from user regexes (Istio: 1024).', 1),
+  maxRegexBytes: intTunable('MELTEMI_MAX_REGEX_BYTES', 1024, 'Longest user regex accepted, in bytes.', 1),
+  fileStoreDebounceMs: intTunable('MELTEMI_FILE_STORE_DEBOUNCE_MS', 100, 'Quiet period before the file store re-reads a changed directory, in ms.'),
+} as const;
+
+const cache = new Map<string, unknown>();
+
+/** Current value of a tunable: the environment variable if set and valid, else the default. */
+export function tunable<T>(t: Tunable<T>, env: NodeJS.ProcessEnv = process.env): T {
+  if (env === process.env && cache.has(t.name)) return cache.get(t.name) as T;
+  const raw = env[t.name];
+  const value = raw === undefined || raw === '' ? t.defaultValue : t.parse(raw);
+  if (env === process.env) cache.set(t.name, value);
+  return value;
+}
