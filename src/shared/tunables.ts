@@ -26,6 +26,7 @@ export const Tunables = {
   maxDocuments: intTunable('MELTEMI_MAX_DOCUMENTS', 10_000, 'Most YAML documents / List items accepted from one input.', 1),
   maxRegexProgramSize: intTunable('MELTEMI_MAX_REGEX_PROGRAM_SIZE', 1024, 'Largest compiled RE2 program accepted from user regexes (Istio: 1024).', 1),
   maxRegexBytes: intTunable('MELTEMI_MAX_REGEX_BYTES', 1024, 'Longest user regex accepted, in bytes.', 1),
+  maxNesting: intTunable('MELTEMI_MAX_NESTING', 256, 'Deepest nesting of mappings and lists accepted in configuration input.', 1),
   fileStoreDebounceMs: intTunable('MELTEMI_FILE_STORE_DEBOUNCE_MS', 100, 'Quiet period before the file store re-reads a changed directory, in ms.'),
 } as const;
 
