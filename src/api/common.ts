@@ -150,6 +150,8 @@ export function checkIntPercent(issues: Issues, path: FieldPath, v: unknown): vo
 
 /** An IPv4 or IPv6 address, or a CIDR block of either family. */
 export function cidrProblem(value: string): string | undefined {
+  // Node's isIP accepts IPv6 zone indices (fe80::1%eth0); they name a local interface, not an address.
+  if (value.includes('%')) return `"${value}" is not a valid IP address or CIDR block (zone indices are not allowed)`;
   const slash = value.indexOf('/');
   if (slash < 0) return isIP(value) ? undefined : `"${value}" is not a valid IP address`;
   const ip = value.slice(0, slash);
@@ -162,6 +164,7 @@ export function cidrProblem(value: string): string | undefined {
 }
 
 export function ipProblem(value: string): string | undefined {
+  if (value.includes('%')) return `"${value}" is not a valid IP address (zone indices are not allowed)`;
   return isIP(value) ? undefined : `"${value}" is not a valid IP address`;
 }
 
@@ -245,12 +248,21 @@ export function checkLabels(issues: Issues, path: FieldPath, labels: unknown, ru
   }
 }
 
-/** exportTo in Istio 1.6: at most one entry, `.` or `*`. */
-export function checkExportTo(issues: Issues, path: FieldPath, exportTo: unknown): void {
+/**
+ * exportTo as Maistra 2.0 serves it (MAISTRA-1967 backported namespace names): `.` (own namespace),
+ * `*` (every namespace) or namespace names; `~` (no namespace) for ServiceEntry only. `*` and `~`
+ * stand alone; entries are not repeated.
+ */
+export function checkExportTo(issues: Issues, path: FieldPath, exportTo: unknown, isServiceEntry = false): void {
   const list = asArray(exportTo);
-  if (list.length > 1) issues.error(path, 'common.export-to', 'exportTo should have only one entry (. or *) in the current release');
+  const seen = new Set<string>();
   list.forEach((v, i) => {
-    if (typeof v === 'string' && v !== '.' && v !== '*') issues.error([...path, i], 'common.export-to', `only . or * is allowed in exportTo, got "${v}"`);
+    if (typeof v !== 'string') return;
+    if (seen.has(v)) issues.error([...path, i], 'common.export-to', `duplicate entry "${v}" in exportTo`);
+    seen.add(v);
+    if (v === '~' && !isServiceEntry) issues.error([...path, i], 'common.export-to', '"~" (export to no namespace) is only allowed for ServiceEntry');
+    else if ((v === '*' || v === '~') && list.length > 1) issues.error([...path, i], 'common.export-to', `"${v}" cannot be combined with other exportTo entries`);
+    else if (v !== '.' && v !== '*' && v !== '~' && !isDNS1123Label(v)) issues.error([...path, i], 'common.export-to', `exportTo entries are ".", "*" or namespace names, got "${v}"`);
   });
 }
 

@@ -2,6 +2,7 @@
 import type { KindDef, KindVersion } from './kind.js';
 import { ALL_KINDS } from './kinds/index.js';
 
+const MESH_GROUPS = new Set(['networking.istio.io', 'security.istio.io', 'maistra.io']);
 const byGroupKind = new Map<string, KindDef>();
 const byName = new Map<string, KindDef[]>();
 
@@ -31,7 +32,9 @@ export function lookupKind(apiVersion: string, kind: string): KindLookup {
   const { group, version } = splitApiVersion(apiVersion);
   const def = byGroupKind.get(`${group}/${kind}`);
   if (!def) {
-    const groupKnown = ALL_KINDS.some((k) => k.group === group);
+    // Only the mesh API groups are owned here; other kinds of Kubernetes groups (a StatefulSet, an
+    // Endpoints object) are real and merely not read by Meltemi.
+    const groupKnown = MESH_GROUPS.has(group);
     if (!groupKnown) return { problem: 'unknown-group', message: `kind ${kind} in ${apiVersion} is not a kind Meltemi knows; not validated` };
     const kinds = ALL_KINDS.filter((k) => k.group === group).map((k) => k.kind);
     return { problem: 'unknown-kind', message: `unknown kind "${kind}" in ${apiVersion} (known: ${kinds.join(', ')})` };

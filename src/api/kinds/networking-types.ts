@@ -5,7 +5,7 @@ export const NETWORKING_GROUP = 'networking.istio.io';
 export const NETWORKING_VERSIONS = ['v1alpha3', 'v1beta1'] as const;
 
 /** Istio's protocol names (case-insensitive in YAML); anything else is unsupported. */
-const PROTOCOLS = ['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'HTTP_PROXY', 'MONGO', 'REDIS', 'MYSQL', 'TCP', 'TLS', 'UDP'] as const;
+const PROTOCOLS = ['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'HTTP_PROXY', 'MONGO', 'REDIS', 'MYSQL', 'THRIFT', 'TCP', 'TLS', 'UDP'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 export function parseProtocol(p: string): Protocol | undefined {
