@@ -3,11 +3,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { renderValidationDoc } from '../scripts/gen-docs.js';
+import { renderAnalysisDoc, renderValidationDoc } from '../scripts/gen-docs.js';
 import { crdKinds, renderCrd, renderCrdYaml } from '../scripts/gen-crds.js';
 
 test('docs/validation.md is up to date with the rule catalogue (run npm run gen:docs)', () => {
   assert.equal(readFileSync('docs/validation.md', 'utf8'), renderValidationDoc());
+});
+
+test('docs/analysis.md is up to date with the analysis codes (run npm run gen:docs)', () => {
+  assert.equal(readFileSync('docs/analysis.md', 'utf8'), renderAnalysisDoc());
 });
 
 test('deploy/crds holds an up-to-date CRD for every mesh kind (run npm run gen:crds)', () => {

@@ -42,8 +42,8 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .requiredOption('-f, --filename <path>', 'file, directory (recursive) or - for stdin; repeatable', collect)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['log', 'json']).default('log'))
     .addOption(new Option('--failure-threshold <level>', 'lowest level that makes the exit code non-zero').choices(['Info', 'Warning', 'Error']).default('Error'))
-    .option('--root-namespace <ns>', 'the mesh root (control plane) namespace', 'istio-system')
-    .action(async (o: { filename: string[]; output: 'log' | 'json'; failureThreshold: 'Info' | 'Warning' | 'Error'; rootNamespace: string }) => {
+    .option('--root-namespace <ns>', 'the mesh root (control plane) namespace (default: the namespace of the one ServiceMeshControlPlane given, else istio-system)')
+    .action(async (o: { filename: string[]; output: 'log' | 'json'; failureThreshold: 'Info' | 'Warning' | 'Error'; rootNamespace?: string }) => {
       result.code = await runAnalyze({ filename: o.filename, output: o.output, failureThreshold: o.failureThreshold, rootNamespace: o.rootNamespace }, io);
     });
 
