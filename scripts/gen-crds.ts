@@ -27,7 +27,6 @@ export function renderCrd(def: KindDef): Record<string, unknown> {
           name: v.name,
           served: true,
           storage: v === storageVersion(def),
-          ...(v.deprecated ? { deprecated: true } : {}),
           subresources: body.properties?.status ? { status: {} } : undefined,
           schema: {
             openAPIV3Schema: {

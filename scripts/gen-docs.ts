@@ -2,7 +2,7 @@
 import { writeFileSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { allRules } from '../src/api/rules.js';
-import { validateResource } from '../src/api/validate.js';
+import { validateResource, validateResourceUpdate } from '../src/api/validate.js';
 import { formatPath } from '../src/api/diagnostics.js';
 import '../src/api/registry.js';
 import { ALL_CODES } from '../src/model/analysis/codes.js';
@@ -47,9 +47,10 @@ export function renderValidationDoc(): string {
       // The shortest example reads best; very long lines (size-limit examples) are cut for the page.
       const ex = [...r.examples].sort((a, b) => a.yaml.length - b.yaml.length)[0];
       if (!ex) continue;
-      const result = validateResource(parse(ex.yaml));
+      const result = ex.previous === undefined ? validateResource(parse(ex.yaml)) : validateResourceUpdate(parse(ex.previous), parse(ex.yaml));
       const hit = [...result.errors, ...result.warnings].find((d) => d.rule === r.id && formatPath(d.path) === ex.field);
       const shown = ex.yaml.trimEnd().split('\n').map((l) => (l.length > 160 ? `${l.slice(0, 150)} …` : l));
+      if (ex.previous !== undefined) lines.push('Changing an existing object from:', '', '```yaml', ex.previous.trimEnd(), '```', '', 'to:', '');
       lines.push('```yaml', ...shown, '```', '');
       if (hit) lines.push(`→ \`${ex.field || '(document)'}\`: ${hit.message.length > 300 ? `${hit.message.slice(0, 290)} …` : hit.message}`, '');
     }

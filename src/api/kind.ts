@@ -43,15 +43,21 @@ export interface KindVersion {
   /** Schema of the top-level fields other than apiVersion/kind/metadata (spec, status, data…). */
   schema: TSchema;
   validate?: SemanticValidator;
+  /**
+   * Checks that only apply to a change of an existing object (immutable fields), as an admission
+   * webhook sees an UPDATE. Called after `validate` on the new object.
+   */
+  validateUpdate?: (previous: Resource, next: Resource, issues: Issues) => void;
   /** The version stored and converted to; exactly one per kind. */
   storage?: boolean;
-  deprecated?: boolean;
 }
 
 /** An invalid resource that breaks one rule, used by the tests and printed in docs/validation.md. */
 export interface RuleExample {
   /** A whole YAML document. */
   yaml: string;
+  /** For rules about changes: the object as it was before `yaml` replaced it. */
+  previous?: string;
   /** The formatted field path the finding must carry, e.g. `spec.http[0].route`. */
   field: string;
 }

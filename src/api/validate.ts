@@ -50,7 +50,24 @@ function validateInto(obj: unknown, issues: Issues, ctx: ValidationContext): voi
   for (const [k, v] of Object.entries(obj)) if (!TOP_LEVEL.has(k)) body[k] = v;
   checkStructure(version.schema, body, [], issues);
   version.validate?.(obj as Resource, issues, ctx);
-  if (version.deprecated) issues.warn(['apiVersion'], 'resource.deprecated-version', `${apiVersion} ${kind} is deprecated`);
+}
+
+/**
+ * Validates a change: the new object as `validateResource` does, plus the kind's rules about what
+ * may not change (immutable fields). Used by stores and the admission webhook on UPDATE.
+ */
+export function validateResourceUpdate(previous: unknown, next: unknown, ctx: ValidationContext = {}): ValidationResult {
+  const result = validateResource(next, ctx);
+  if (!isObject(previous) || !isObject(next) || typeof next.apiVersion !== 'string' || typeof next.kind !== 'string') return result;
+  const found = lookupKind(next.apiVersion, next.kind);
+  if ('problem' in found || !found.version.validateUpdate) return result;
+  const issues = new Issues();
+  try {
+    found.version.validateUpdate(previous as Resource, next as Resource, issues);
+  } catch (e) {
+    issues.error([], 'internal.validator-crash', `internal validation error: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { errors: [...result.errors, ...issues.errors], warnings: [...result.warnings, ...issues.warnings] };
 }
 
 function checkMetadata(meta: unknown, namespaced: boolean, nameFormat: 'dns1123-subdomain' | 'dns1123-label', issues: Issues): void {
@@ -103,7 +120,6 @@ defineRules('resource', [
   { id: 'resource.api-version', severity: 'error', summary: 'apiVersion is required and must be a version in which the kind is served.', examples: [{ yaml: 'apiVersion: networking.istio.io/v2\nkind: Gateway\nmetadata: {name: gw}\nspec: {}\n', field: 'apiVersion' }] },
   { id: 'resource.kind', severity: 'error', summary: 'kind is required.', examples: [{ yaml: 'apiVersion: networking.istio.io/v1beta1\nmetadata: {name: x}\n', field: 'kind' }] },
   { id: 'resource.unknown-kind', severity: 'error', summary: 'The kind must exist in its API group (a kind of an API group Meltemi does not know is only warned about, not validated).', examples: [{ yaml: 'apiVersion: networking.istio.io/v1beta1\nkind: VirtualServce\nmetadata: {name: x}\n', field: 'kind' }] },
-  { id: 'resource.deprecated-version', severity: 'warning', summary: 'The apiVersion is deprecated; a newer one is served.', examples: [] },
   { id: 'metadata.name-required', severity: 'error', summary: 'metadata.name (or generateName) is required.', examples: [{ yaml: 'apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {namespace: default}\nspec: {host: reviews}\n', field: 'metadata.name' }] },
   { id: 'metadata.name-format', severity: 'error', summary: 'Names are DNS-1123 subdomains; Gateway and Namespace names are DNS-1123 labels (no dots).', examples: [{ yaml: 'apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: Reviews_DR}\nspec: {host: reviews}\n', field: 'metadata.name' }] },
   { id: 'metadata.namespace-format', severity: 'error', summary: 'metadata.namespace must be a DNS-1123 label.', examples: [{ yaml: 'apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: reviews, namespace: Book.Info}\nspec: {host: reviews}\n', field: 'metadata.namespace' }] },

@@ -6,7 +6,7 @@ import type { Resource, ValidationContext } from '../api/kind.js';
 import { tunable, Tunables } from '../shared/tunables.js';
 import { listManifestFiles, parseManifests, type LoadedObject } from './manifest.js';
 import { findingForProblem, findingsFor, type Finding } from './findings.js';
-import { validateResource } from '../api/validate.js';
+import { validateResource, validateResourceUpdate } from '../api/validate.js';
 import { lookupKind } from '../api/registry.js';
 import { MemoryStore } from './memory-store.js';
 import { keyOf, keyString, type ConfigHandler, type ConfigStore, type KindFilter, type ResourceKey } from './store.js';
@@ -130,7 +130,8 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements ConfigSt
     const accepted: Array<{ loaded: LoadedObject; resource: Resource }> = [];
     for (const loaded of objects) {
       const resource = normalise(loaded.object);
-      const result = validateResource(resource, this.validation);
+      const current = isKeyed(resource) ? this.memory.get(keyOf(resource)) : undefined;
+      const result = current ? validateResourceUpdate(current, resource, this.validation) : validateResource(resource, this.validation);
       findings.push(...findingsFor(loaded, result));
       if (result.errors.length === 0 && resource) accepted.push({ loaded, resource });
     }
@@ -189,6 +190,10 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements ConfigSt
     for (const [other, st] of this.files) if (st.shadowed) this.files.set(other, { ...st, text: '' });
     this.emit('removed', file);
   }
+}
+
+function isKeyed(r: Resource): boolean {
+  return typeof r?.apiVersion === 'string' && typeof r.kind === 'string' && typeof r.metadata?.name === 'string';
 }
 
 function describe(r: Resource) {

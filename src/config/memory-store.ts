@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Resource, ValidationContext } from '../api/kind.js';
-import { validateResource } from '../api/validate.js';
+import { validateResource, validateResourceUpdate } from '../api/validate.js';
 import { lookupKind } from '../api/registry.js';
 import { formatPath } from '../api/diagnostics.js';
 import { MeshError } from '../shared/errors.js';
@@ -76,13 +76,13 @@ export class MemoryStore implements ConfigStore {
     const obj = structuredClone(input);
     const found = typeof obj.apiVersion === 'string' && typeof obj.kind === 'string' ? lookupKind(obj.apiVersion, obj.kind) : undefined;
     if (found && !('problem' in found) && found.def.namespaced && obj.metadata && !obj.metadata.namespace) obj.metadata.namespace = 'default';
-    const result = validateResource(obj, this.options.validation);
     const key = keyOf(obj);
+    const id = keyString(key);
+    const prev = this.objects.get(id);
+    const result = prev ? validateResourceUpdate(prev, obj, this.options.validation) : validateResource(obj, this.options.validation);
     if (result.errors.length > 0) throw new InvalidConfigError(key, result);
     if (!found || 'problem' in found) throw new MeshError('MESH_UNKNOWN_KIND', `${obj.kind} (${obj.apiVersion}) is not a kind this store holds`);
 
-    const id = keyString(key);
-    const prev = this.objects.get(id);
     const meta = obj.metadata;
     if (meta.resourceVersion !== undefined && prev && meta.resourceVersion !== prev.metadata.resourceVersion) {
       throw new MeshError('MESH_CONFLICT', `${key.kind} ${key.namespace}/${key.name} was changed since resourceVersion ${meta.resourceVersion} (now ${prev.metadata.resourceVersion}); read it again and retry`);

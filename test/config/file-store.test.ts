@@ -109,3 +109,22 @@ test('a file that breaks on first load serves nothing and is reported; the rest 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a file edit that changes an immutable field is refused and the object keeps its value', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-fs-'));
+  const file = join(dir, 'member.yaml');
+  const smm = (cp: string) => `apiVersion: maistra.io/v1\nkind: ServiceMeshMember\nmetadata: {name: default, namespace: bookinfo}\nspec:\n  controlPlaneRef: {name: ${cp}, namespace: istio-system}\n`;
+  writeFileSync(file, smm('basic'));
+  const store = new FileStore(dir);
+  try {
+    await store.start({ watch: false });
+    writeFileSync(file, smm('other'));
+    await store.rescan();
+    const ref = (store.get({ group: 'maistra.io', kind: 'ServiceMeshMember', namespace: 'bookinfo', name: 'default' })?.spec as { controlPlaneRef: { name: string } }).controlPlaneRef;
+    assert.equal(ref.name, 'basic');
+    assert.ok(store.findings().some((f) => f.rule === 'smm.control-plane-ref-immutable' && f.line === 5));
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

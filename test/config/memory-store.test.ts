@@ -90,3 +90,14 @@ test('a throwing watcher does not stop the others', () => {
   store.apply(gw('a'));
   assert.equal(heard, 1);
 });
+
+test('enforces rules about changes on update: a ServiceMeshMember cannot move to another control plane', () => {
+  const store = new MemoryStore();
+  const smm = (cp: string): Resource => ({ apiVersion: 'maistra.io/v1', kind: 'ServiceMeshMember', metadata: { name: 'default', namespace: 'bookinfo' }, spec: { controlPlaneRef: { name: cp, namespace: 'istio-system' } } });
+  store.apply(smm('basic'));
+  assert.throws(() => store.apply(smm('other')), (e: unknown) => e instanceof InvalidConfigError && e.result.errors.some((d) => d.rule === 'smm.control-plane-ref-immutable'));
+  const kept = store.get({ group: 'maistra.io', kind: 'ServiceMeshMember', namespace: 'bookinfo', name: 'default' })!;
+  assert.equal((kept.spec as { controlPlaneRef: { name: string } }).controlPlaneRef.name, 'basic');
+  store.delete({ group: 'maistra.io', kind: 'ServiceMeshMember', namespace: 'bookinfo', name: 'default' });
+  assert.equal(store.apply(smm('other')).outcome, 'created', 'after deletion a new member may name another control plane');
+});

@@ -4,7 +4,7 @@ import { checkDuration, checkExportTo, checkIntPercent, checkLabels, headerNameP
 import type { KindDef, Resource } from '../kind.js';
 import { defineRules } from '../rules.js';
 import { Type, arr, bool, duration, enumOf, freeform, int32, map, obj, str, strMap, uint32, type Static } from '../schema.js';
-import { NETWORKING_GROUP, PortSelectorSchema } from './networking-types.js';
+import { networkingKind, PortSelectorSchema } from './networking-types.js';
 
 type Path = PathSegment[];
 
@@ -332,20 +332,14 @@ function validateDestinationRule(res: Resource, issues: Issues): void {
   checkExportTo(issues, ['spec', 'exportTo'], spec.exportTo);
 }
 
-export const destinationRuleKind: KindDef = {
-  group: NETWORKING_GROUP,
+export const destinationRuleKind: KindDef = networkingKind({
   kind: 'DestinationRule',
   plural: 'destinationrules',
-  singular: 'destinationrule',
   shortNames: ['dr'],
-  namespaced: true,
-  nameFormat: 'dns1123-subdomain',
   description: 'Policies applied to traffic for a host after routing: load balancing, connection pools, outlier detection, client TLS, and named subsets of its endpoints.',
-  versions: [
-    { name: 'v1alpha3', schema, validate: validateDestinationRule, storage: true },
-    { name: 'v1beta1', schema, validate: validateDestinationRule },
-  ],
-};
+  schema: schema,
+  validate: validateDestinationRule,
+});
 
 // Used only by the rule examples below.
 const dr = (body: string, host = 'reviews') => `apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: reviews}\nspec:\n  host: ${host}\n${body}`;

@@ -4,7 +4,7 @@ import { checkLabels, namespaceSlashHostProblem, portProblem } from '../common.j
 import type { KindDef, Resource } from '../kind.js';
 import { defineRules } from '../rules.js';
 import { arr, freeform, obj, str, strMap, type Static } from '../schema.js';
-import { NETWORKING_GROUP, PortSchema, ServerTLSSchema, isHttpProtocol, isTlsProtocol, parseProtocol } from './networking-types.js';
+import { isHttpProtocol, isTlsProtocol, networkingKind, parseProtocol, PortSchema, ServerTLSSchema } from './networking-types.js';
 
 export const ServerSchema = obj({
   port: PortSchema,
@@ -105,20 +105,15 @@ function validateServerTls(tls: Record<string, unknown>, path: Array<string | nu
   }
 }
 
-export const gatewayKind: KindDef = {
-  group: NETWORKING_GROUP,
+export const gatewayKind: KindDef = networkingKind({
   kind: 'Gateway',
   plural: 'gateways',
-  singular: 'gateway',
   shortNames: ['gw'],
-  namespaced: true,
   nameFormat: 'dns1123-label',
   description: 'A load balancer at the edge of the mesh: the ports, protocols, hosts and TLS settings a gateway proxy exposes.',
-  versions: [
-    { name: 'v1alpha3', schema, validate: validateGateway, storage: true },
-    { name: 'v1beta1', schema, validate: validateGateway },
-  ],
-};
+  schema: schema,
+  validate: validateGateway,
+});
 
 const gw = (servers: string, selector = '{istio: ingressgateway}') =>
   `apiVersion: networking.istio.io/v1beta1\nkind: Gateway\nmetadata: {name: bookinfo-gateway}\nspec:\n  selector: ${selector}\n  servers:\n${servers}`;

@@ -1,5 +1,6 @@
 // Schemas and checks shared by the networking.istio.io kinds (ports, selectors, TLS settings, protocols).
-import { arr, bool, enumOf, num, obj, str, strMap, uint32 } from '../schema.js';
+import type { KindDef, SemanticValidator } from '../kind.js';
+import { arr, bool, enumOf, num, obj, str, strMap, uint32, type TSchema } from '../schema.js';
 
 export const NETWORKING_GROUP = 'networking.istio.io';
 export const NETWORKING_VERSIONS = ['v1alpha3', 'v1beta1'] as const;
@@ -42,3 +43,24 @@ export const ServerTLSSchema = obj({
   maxProtocolVersion: enumOf(TLS_VERSIONS),
   cipherSuites: arr(str()),
 });
+
+/**
+ * A networking.istio.io kind served, as Istio 1.6 serves it, in v1alpha3 (storage) and v1beta1 with
+ * one schema and one validator.
+ */
+export function networkingKind(d: { kind: string; plural: string; shortNames: string[]; description: string; nameFormat?: KindDef['nameFormat']; schema: TSchema; validate: SemanticValidator }): KindDef {
+  return {
+    group: NETWORKING_GROUP,
+    kind: d.kind,
+    plural: d.plural,
+    singular: d.kind.toLowerCase(),
+    shortNames: d.shortNames,
+    namespaced: true,
+    nameFormat: d.nameFormat ?? 'dns1123-subdomain',
+    description: d.description,
+    versions: [
+      { name: 'v1alpha3', schema: d.schema, validate: d.validate, storage: true },
+      { name: 'v1beta1', schema: d.schema, validate: d.validate },
+    ],
+  };
+}

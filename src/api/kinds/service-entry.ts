@@ -4,7 +4,7 @@ import { checkExportTo, checkLabels, checkWorkloadSelector, cidrProblem, fqdnPro
 import type { KindDef, Resource } from '../kind.js';
 import { defineRules } from '../rules.js';
 import { arr, enumOf, freeform, obj, str, type Static } from '../schema.js';
-import { NETWORKING_GROUP, PortSchema, WorkloadSelectorSchema, isHttpProtocol, isTlsProtocol, parseProtocol } from './networking-types.js';
+import { isHttpProtocol, isTlsProtocol, networkingKind, parseProtocol, PortSchema, WorkloadSelectorSchema } from './networking-types.js';
 import { UNIX_ADDRESS_PREFIX, WorkloadEntrySchema, checkWorkloadPorts, unixAddressProblem } from './workload-entry.js';
 
 type Path = PathSegment[];
@@ -164,20 +164,14 @@ function validateServiceEntry(res: Resource, issues: Issues): void {
   checkExportTo(issues, ['spec', 'exportTo'], spec.exportTo, true);
 }
 
-export const serviceEntryKind: KindDef = {
-  group: NETWORKING_GROUP,
+export const serviceEntryKind: KindDef = networkingKind({
   kind: 'ServiceEntry',
   plural: 'serviceentries',
-  singular: 'serviceentry',
   shortNames: ['se'],
-  namespaced: true,
-  nameFormat: 'dns1123-subdomain',
   description: 'Adds a service to the mesh registry: external APIs reached from the mesh, or workloads outside Kubernetes, with their hosts, ports, location and endpoint resolution.',
-  versions: [
-    { name: 'v1alpha3', schema, validate: validateServiceEntry, storage: true },
-    { name: 'v1beta1', schema, validate: validateServiceEntry },
-  ],
-};
+  schema: schema,
+  validate: validateServiceEntry,
+});
 
 // Used only by the rule examples below.
 const se = (spec: string) => `apiVersion: networking.istio.io/v1beta1\nkind: ServiceEntry\nmetadata: {name: external-svc}\nspec:\n${spec}`;

@@ -71,7 +71,7 @@ export const serviceMeshMemberKind: KindDef = {
   namespaced: true,
   nameFormat: 'dns1123-label',
   description: 'A request, from inside a namespace, to join the mesh of a control plane; must be named default.',
-  versions: [{ name: 'v1', schema, validate: validateMember, storage: true }],
+  versions: [{ name: 'v1', schema, validate: validateMember, validateUpdate: checkMemberUpdate, storage: true }],
 };
 
 const smm = (ref: string, name = 'default') => `apiVersion: maistra.io/v1\nkind: ServiceMeshMember\nmetadata: {name: ${name}, namespace: bookinfo}\nspec:\n${ref}`;
@@ -79,6 +79,5 @@ const smm = (ref: string, name = 'default') => `apiVersion: maistra.io/v1\nkind:
 defineRules('ServiceMeshMember', [
   { id: 'smm.name', severity: 'error', summary: 'A ServiceMeshMember is named default.', examples: [{ yaml: smm('  controlPlaneRef: {name: basic, namespace: istio-system}\n', 'member'), field: 'metadata.name' }] },
   { id: 'smm.control-plane-ref', severity: 'error', summary: 'spec.controlPlaneRef names the control plane with a name and a namespace, both DNS-1123 labels.', examples: [{ yaml: smm('  controlPlaneRef: {name: basic}\n'), field: 'spec.controlPlaneRef.namespace' }, { yaml: smm('  controlPlaneRef: {name: Basic_CP, namespace: istio-system}\n'), field: 'spec.controlPlaneRef.name' }, { yaml: 'apiVersion: maistra.io/v1\nkind: ServiceMeshMember\nmetadata: {name: default, namespace: bookinfo}\nspec: {}\n', field: 'spec.controlPlaneRef' }] },
-  // Checked on UPDATE by checkMemberUpdate (two objects), so single-document examples cannot show it.
-  { id: 'smm.control-plane-ref-immutable', severity: 'error', summary: 'spec.controlPlaneRef cannot change after creation; delete the ServiceMeshMember and create a new one.', examples: [] },
+  { id: 'smm.control-plane-ref-immutable', severity: 'error', summary: 'spec.controlPlaneRef cannot change after creation; delete the ServiceMeshMember and create a new one.', examples: [{ previous: smm('  controlPlaneRef: {name: basic, namespace: istio-system}\n'), yaml: smm('  controlPlaneRef: {name: other, namespace: other-system}\n'), field: 'spec.controlPlaneRef' }] },
 ]);

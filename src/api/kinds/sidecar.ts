@@ -4,7 +4,7 @@ import { checkWorkloadSelector, fqdnProblem, ipProblem, isDNS1123Label, namespac
 import type { KindDef, Resource } from '../kind.js';
 import { defineRules } from '../rules.js';
 import { arr, enumOf, freeform, obj, str, type Static } from '../schema.js';
-import { NETWORKING_GROUP, PortSchema, ServerTLSSchema, WorkloadSelectorSchema, parseProtocol } from './networking-types.js';
+import { networkingKind, parseProtocol, PortSchema, ServerTLSSchema, WorkloadSelectorSchema } from './networking-types.js';
 import { ClientTLSSettingsSchema } from './destination-rule.js';
 import { DestinationSchema } from './virtual-service.js';
 import { UNIX_ADDRESS_PREFIX, unixAddressProblem } from './workload-entry.js';
@@ -202,20 +202,14 @@ function validateSidecar(res: Resource, issues: Issues): void {
   if (present(spec, 'localhost')) issues.warn(['spec', 'localhost'], 'sidecar.unimplemented-field', 'localhost TLS settings are not implemented in Istio 1.6 and are ignored');
 }
 
-export const sidecarKind: KindDef = {
-  group: NETWORKING_GROUP,
+export const sidecarKind: KindDef = networkingKind({
   kind: 'Sidecar',
   plural: 'sidecars',
-  singular: 'sidecar',
   shortNames: [],
-  namespaced: true,
-  nameFormat: 'dns1123-subdomain',
   description: 'Fine-tunes a workload\'s proxy: which hosts it can reach (egress), explicit inbound listeners (ingress), and its outbound traffic policy.',
-  versions: [
-    { name: 'v1alpha3', schema, validate: validateSidecar, storage: true },
-    { name: 'v1beta1', schema, validate: validateSidecar },
-  ],
-};
+  schema: schema,
+  validate: validateSidecar,
+});
 
 // Used only by the rule examples below.
 const sc = (spec: string) => `apiVersion: networking.istio.io/v1beta1\nkind: Sidecar\nmetadata: {name: default, namespace: bookinfo}\nspec:\n${spec}`;

@@ -19,7 +19,7 @@ import {
 import type { KindDef, Resource, ValidationContext } from '../kind.js';
 import { defineRules } from '../rules.js';
 import { arr, bool, duration, freeform, int32, map, obj, str, strMap, uint32, type Static } from '../schema.js';
-import { NETWORKING_GROUP, PercentSchema, PortSelectorSchema } from './networking-types.js';
+import { networkingKind, PercentSchema, PortSelectorSchema } from './networking-types.js';
 
 type Path = PathSegment[];
 
@@ -637,20 +637,14 @@ function validateVirtualService(res: Resource, issues: Issues, ctx: ValidationCo
   checkExportTo(issues, ['spec', 'exportTo'], spec.exportTo);
 }
 
-export const virtualServiceKind: KindDef = {
-  group: NETWORKING_GROUP,
+export const virtualServiceKind: KindDef = networkingKind({
   kind: 'VirtualService',
   plural: 'virtualservices',
-  singular: 'virtualservice',
   shortNames: ['vs'],
-  namespaced: true,
-  nameFormat: 'dns1123-subdomain',
   description: 'Routing rules for a set of hosts: HTTP matches, weighted destinations, redirects, rewrites, retries, timeouts, fault injection, mirroring, CORS, and TLS/TCP routes.',
-  versions: [
-    { name: 'v1alpha3', schema, validate: validateVirtualService, storage: true },
-    { name: 'v1beta1', schema, validate: validateVirtualService },
-  ],
-};
+  schema: schema,
+  validate: validateVirtualService,
+});
 
 // Used only by the rule examples below.
 const vs = (body: string, head = 'hosts: [reviews]') => `apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  ${head}\n${body}`;

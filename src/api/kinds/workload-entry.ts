@@ -4,7 +4,7 @@ import { checkLabels, fqdnProblem, ipProblem, isDNS1123Label, isDNS1123Subdomain
 import type { KindDef, Resource } from '../kind.js';
 import { defineRules } from '../rules.js';
 import { freeform, map, obj, str, strMap, uint32, type Static } from '../schema.js';
-import { NETWORKING_GROUP } from './networking-types.js';
+import { networkingKind } from './networking-types.js';
 
 type Path = PathSegment[];
 
@@ -72,20 +72,14 @@ function validateWorkloadEntry(res: Resource, issues: Issues): void {
   }
 }
 
-export const workloadEntryKind: KindDef = {
-  group: NETWORKING_GROUP,
+export const workloadEntryKind: KindDef = networkingKind({
   kind: 'WorkloadEntry',
   plural: 'workloadentries',
-  singular: 'workloadentry',
   shortNames: ['we'],
-  namespaced: true,
-  nameFormat: 'dns1123-subdomain',
   description: 'A workload outside Kubernetes (VM or bare metal) with its address, ports and labels. Not supported by OpenShift Service Mesh 2.0; accepted for compatibility.',
-  versions: [
-    { name: 'v1alpha3', schema, validate: validateWorkloadEntry, storage: true },
-    { name: 'v1beta1', schema, validate: validateWorkloadEntry },
-  ],
-};
+  schema: schema,
+  validate: validateWorkloadEntry,
+});
 
 // Used only by the rule examples below.
 const we = (spec: string) => `apiVersion: networking.istio.io/v1beta1\nkind: WorkloadEntry\nmetadata: {name: details-vm}\nspec:\n${spec}`;
