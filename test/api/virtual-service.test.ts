@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { check, expectError, expectValid, expectWarning } from '../helpers/validation.js';
 import { formatPath } from '../../src/api/diagnostics.js';
 import { validateResource } from '../../src/api/validate.js';
-import { hostSubsetOf, hostsOverlap } from '../../src/api/kinds/virtual-service.js';
+import { hostSubsetOf, hostsOverlap } from '../../src/api/hosts.js';
 
 const vs = (body: string, head = '  hosts: [reviews]\n') =>
   `apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata: {name: reviews, namespace: bookinfo}\nspec:\n${head}${body}`;

@@ -17,6 +17,7 @@ import {
   wildcardDomainProblem,
 } from '../common.js';
 import type { KindDef, Resource, ValidationContext } from '../kind.js';
+import { hostSubsetOf, hostsOverlap } from '../hosts.js';
 import { defineRules } from '../rules.js';
 import { arr, bool, duration, freeform, int32, map, obj, str, strMap, uint32, type Static } from '../schema.js';
 import { networkingKind, PercentSchema, PortSelectorSchema } from './networking-types.js';
@@ -175,32 +176,6 @@ const KNOWN_HTTP_STATUS = new Set([
 const CORS_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE']);
 
 const present = (o: Record<string, unknown>, k: string): boolean => o[k] !== undefined && o[k] !== null;
-
-/**
- * Istio's host.Name.Matches: true when either host covers the other (`*.foo.com` and `bar.foo.com`,
- * `*.com` and `*.foo.com`). Host names are compared case-insensitively.
- */
-export function hostsOverlap(a: string, b: string): boolean {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  const xw = x.startsWith('*');
-  const yw = y.startsWith('*');
-  if (xw && yw) return x.length < y.length ? y.slice(1).endsWith(x.slice(1)) : x.slice(1).endsWith(y.slice(1));
-  if (xw) return y.endsWith(x.slice(1));
-  if (yw) return x.endsWith(y.slice(1));
-  return x === y;
-}
-
-/** Istio's host.Name.SubsetOf: every name `a` covers is also covered by `b`. */
-export function hostSubsetOf(a: string, b: string): boolean {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  const xw = x.startsWith('*');
-  const yw = y.startsWith('*');
-  if (xw) return yw && x.length >= y.length && x.slice(1).endsWith(y.slice(1));
-  if (yw) return x.endsWith(y.slice(1));
-  return x === y;
-}
 
 /** A gateway reference: `mesh`, a (deprecated) FQDN, or `namespace/name` with both parts DNS-1123 labels. */
 export function gatewayNameProblem(name: string): string | undefined {

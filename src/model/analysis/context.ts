@@ -2,7 +2,7 @@
 import { asArray, asObject, asString, isObject, type FieldPath } from '../../api/diagnostics.js';
 import type { Resource } from '../../api/kind.js';
 import { kindByGroupKind, splitApiVersion } from '../../api/registry.js';
-import { hostCandidates, hostMatches, visibleFrom } from './hosts.js';
+import { hostCandidates, hostMatches, visibleFrom } from '../../api/hosts.js';
 import { CODES, type CodeName } from './codes.js';
 import type { AnalysisMessage, AnalyzeOptions, ResourceRef } from './types.js';
 

@@ -2,7 +2,7 @@
 import { asArray, asObject } from '../../api/diagnostics.js';
 import type { Resource } from '../../api/kind.js';
 import { oldestFirst, type AnalysisContext } from './context.js';
-import { visibleFrom } from './hosts.js';
+import { visibleFrom } from '../../api/hosts.js';
 import type { AnalysisMessage } from './types.js';
 import { boundGateways } from './virtual-service-routes.js';
 

@@ -1,6 +1,6 @@
 // IST0101: VirtualService bound to a Gateway that does not exist.
 import type { AnalysisContext } from './context.js';
-import { resolveGatewayRef } from './hosts.js';
+import { resolveGatewayRef } from '../../api/hosts.js';
 import type { AnalysisMessage } from './types.js';
 import { gatewayBindingsOf } from './virtual-service-routes.js';
 

@@ -1,7 +1,7 @@
 // Host-name helpers and the analysis context's defaults: short-name resolution, wildcards, gateway references, root namespace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostCandidates, hostMatches, resolveGatewayRef, visibleFrom } from '../../../src/model/analysis/hosts.js';
+import { hostCandidates, hostMatches, resolveGatewayRef, visibleFrom } from '../../../src/api/hosts.js';
 import { AnalysisContext } from '../../../src/model/analysis/context.js';
 import { controlPlane, namespace, route, service } from '../../helpers/resources.js';
 

@@ -16,9 +16,14 @@ export function hostCandidates(host: string, namespace: string, clusterDomain: s
   return [h];
 }
 
-/** The FQDN a dot-less short name resolves to in `namespace`; other hosts unchanged (lower-cased). */
+/**
+ * The FQDN a host resolves to in `namespace`, exactly as Istio 1.6 does (what the xDS translator
+ * uses): a dot-less short name becomes `name.<ns>.svc.<domain>`; anything else is taken as written.
+ * Lower-cased.
+ */
 export function resolveShortName(host: string, namespace: string, clusterDomain: string): string {
-  return hostCandidates(host, namespace, clusterDomain)[0]!;
+  const h = host.toLowerCase();
+  return h.startsWith('*') || h.includes('.') ? h : `${h}.${namespace}.svc.${clusterDomain}`;
 }
 
 /**
@@ -38,6 +43,17 @@ export function hostMatches(pattern: string, host: string): boolean {
 /** True when either host covers the other (two hosts that can name the same destination). */
 export function hostsOverlap(a: string, b: string): boolean {
   return hostMatches(a, b) || hostMatches(b, a);
+}
+
+/** Istio's host.Name.SubsetOf: every name `a` covers is also covered by `b`. */
+export function hostSubsetOf(a: string, b: string): boolean {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  const xw = x.startsWith('*');
+  const yw = y.startsWith('*');
+  if (xw) return yw && x.length >= y.length && x.slice(1).endsWith(y.slice(1));
+  if (yw) return x.endsWith(y.slice(1));
+  return x === y;
 }
 
 /**

@@ -1,0 +1,104 @@
+// The contract of a PushContext: one immutable, indexed view of config + registry per push, read by every generator.
+import type { DestinationRuleSpec } from '../api/kinds/destination-rule.js';
+import type { GatewayServer } from '../api/kinds/gateway.js';
+import type { SidecarSpec } from '../api/kinds/sidecar.js';
+import type { VirtualServiceSpec } from '../api/kinds/virtual-service.js';
+import type { Endpoint, RegistrySnapshot, Service } from '../registry/types.js';
+import type { MeshConfig } from './mesh-config.js';
+import type { Proxy } from './proxy.js';
+
+/** Identity of the resource a piece of config came from (for names, debug output and precedence). */
+export interface ConfigMeta {
+  namespace: string;
+  name: string;
+  /** RFC 3339, '' when unknown (then it sorts as newest). */
+  creationTimestamp: string;
+}
+
+export interface VirtualServiceConfig extends ConfigMeta {
+  spec: VirtualServiceSpec;
+  /** `spec.hosts` resolved to FQDNs against the VirtualService's namespace (short names expanded). */
+  hosts: string[];
+}
+
+/**
+ * The DestinationRule in force for a host as seen from one proxy, after Istio's lookup (proxy
+ * namespace, then service namespace if exported, then root namespace) and merging of several rules
+ * for the same host (subsets concatenated, first top-level policy wins).
+ */
+export interface DestinationRuleConfig extends ConfigMeta {
+  spec: DestinationRuleSpec;
+  /** `spec.host` resolved to an FQDN. */
+  host: string;
+}
+
+/** A Sidecar's effect on one proxy: what it may reach and how unknown traffic is treated. */
+export interface SidecarScope {
+  /** The Sidecar resource applied, or undefined for the mesh default (everything visible). */
+  config?: ConfigMeta & { spec: SidecarSpec };
+  /** Services this proxy gets outbound config for (exportTo and egress hosts applied), sorted by hostname. */
+  services: readonly Service[];
+  outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+}
+
+/** One server of a Gateway that applies to a router proxy, with where it came from. */
+export interface GatewayServerConfig {
+  gateway: ConfigMeta;
+  server: GatewayServer;
+  /** Index of the server in the Gateway's spec.servers. */
+  index: number;
+}
+
+/** A host:port two Gateways both claimed; the oldest keeps it (MAISTRA-158). */
+export interface GatewayConflict {
+  port: number;
+  host: string;
+  winner: ConfigMeta;
+  loser: ConfigMeta;
+}
+
+/** The servers of all Gateways selecting one router proxy, grouped by port, conflicts resolved. */
+export interface MergedGateway {
+  /** Gateway references (`ns/name`) that select this proxy. */
+  gateways: readonly string[];
+  /** Servers by port number, in precedence order; a losing server keeps only its non-conflicting hosts. */
+  serversByPort: ReadonlyMap<number, readonly GatewayServerConfig[]>;
+  conflicts: readonly GatewayConflict[];
+}
+
+/** Something worth telling an operator about a push (a conflict, an unresolvable reference). */
+export interface PushMessage {
+  level: 'Warning' | 'Error';
+  resource: string;
+  message: string;
+}
+
+/**
+ * Everything generators need, computed once per push and never mutated. Methods that take a proxy
+ * answer for that proxy's namespace, labels and Sidecar scope; results are cached per scope, so
+ * asking twice is cheap.
+ */
+export interface PushContext {
+  /** Distinct for every push. */
+  readonly version: string;
+  readonly mesh: MeshConfig;
+  readonly registry: RegistrySnapshot;
+  readonly messages: readonly PushMessage[];
+
+  /** The service with this hostname visible from `namespace` (oldest wins when several define it). */
+  service(hostname: string, namespace: string): Service | undefined;
+  sidecarScope(proxy: Proxy): SidecarScope;
+  /** Endpoints of `hostname:port`, filtered by subset labels when given. */
+  endpoints(hostname: string, port: number, subsetLabels?: Readonly<Record<string, string>>): readonly Endpoint[];
+  destinationRule(proxy: Proxy, hostname: string): DestinationRuleConfig | undefined;
+  /**
+   * VirtualServices bound to `gateway` (`mesh`, or `ns/name` of a Gateway) and visible to the proxy,
+   * in precedence order (oldest first). For `mesh`, a host belongs to the first VirtualService that
+   * claims it; later claims are dropped as Istio drops them.
+   */
+  virtualServices(proxy: Proxy, gateway: string): readonly VirtualServiceConfig[];
+  /** For a router proxy: the Gateways whose selector matches its labels, merged; undefined when none. */
+  mergedGateway(proxy: Proxy): MergedGateway | undefined;
+  /** Endpoints whose address is one of the proxy's IPs (the services it serves, for inbound config). */
+  inboundEndpoints(proxy: Proxy): readonly Endpoint[];
+}
