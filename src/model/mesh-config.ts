@@ -1,4 +1,5 @@
 // Mesh-wide settings the control plane applies (Istio's MeshConfig subset that Meltemi reads), with defaults.
+import { parseDuration as parseGoDurationMs } from '../api/common.js';
 
 export interface MeshConfig {
   /** Where mesh-wide policies live; in Maistra the control-plane namespace. */
@@ -35,4 +36,30 @@ export const DEFAULT_MESH_CONFIG: Readonly<MeshConfig> = Object.freeze({
 
 export function meshConfig(overrides: Partial<MeshConfig> = {}): MeshConfig {
   return { ...DEFAULT_MESH_CONFIG, trustDomainAliases: [...DEFAULT_MESH_CONFIG.trustDomainAliases], ...overrides };
+}
+
+/**
+ * The mesh config a ServiceMeshControlPlane (maistra.io/v2 spec, profiles already applied with
+ * `applyProfiles`) implies, over the defaults: its namespace is the root namespace; trust domain
+ * and aliases, cluster domain, connect timeout, outbound policy and auto-mTLS come from the spec.
+ */
+export function meshConfigFromControlPlane(namespace: string, spec: unknown): MeshConfig {
+  const get = (path: string[]): unknown => path.reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), spec);
+  const str = (path: string[]) => {
+    const v = get(path);
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+  const out = meshConfig({ rootNamespace: namespace });
+  out.trustDomain = str(['security', 'trust', 'domain']) ?? out.trustDomain;
+  const aliases = get(['security', 'trust', 'additionalDomains']);
+  if (Array.isArray(aliases)) out.trustDomainAliases = aliases.filter((a): a is string => typeof a === 'string');
+  out.clusterDomain = str(['proxy', 'networking', 'clusterDomain']) ?? out.clusterDomain;
+  const policy = str(['proxy', 'networking', 'trafficControl', 'outbound', 'policy']);
+  if (policy === 'ALLOW_ANY' || policy === 'REGISTRY_ONLY') out.outboundTrafficPolicy = policy;
+  const automtls = get(['security', 'dataPlane', 'automtls']);
+  if (typeof automtls === 'boolean') out.enableAutoMtls = automtls;
+  const timeout = str(['proxy', 'networking', 'connectionTimeout']);
+  const ms = timeout === undefined ? undefined : parseGoDurationMs(timeout);
+  if (ms !== undefined && ms > 0) out.connectTimeoutMs = ms;
+  return out;
 }

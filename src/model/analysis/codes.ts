@@ -47,7 +47,7 @@ export const CODES = {
   ConflictingGateways: {
     code: 'IST0145',
     level: 'Error',
-    summary: 'Two Gateways on the same gateway workload claim the same host on the same port (MAISTRA-158); the oldest wins and the newer one is reported.',
+    summary: 'Two Gateways on the same gateway workload claim the same host on the same HTTPS/TLS port (MAISTRA-158); the oldest wins and the newer one is reported. Plaintext HTTP servers merge.',
   },
   DestinationRuleHostNotFound: {
     code: 'MLT0101',

@@ -17,6 +17,9 @@ function serverHosts(gw: Resource): ServerHost[] {
     const server = asObject(raw);
     const port = asObject(server?.port)?.number;
     if (typeof port !== 'number') return;
+    // Only TLS servers conflict: plaintext HTTP servers on one port share a route configuration.
+    const protocol = String(asObject(server?.port)?.protocol ?? '').toUpperCase();
+    if (protocol !== 'HTTPS' && protocol !== 'TLS') return;
     asArray(server?.hosts).forEach((h, j) => {
       if (typeof h !== 'string') return;
       const slash = h.indexOf('/');
@@ -28,8 +31,9 @@ function serverHosts(gw: Resource): ServerHost[] {
 
 /**
  * Two Gateways conflict when they program the same gateway proxy (identical selectors, or a known
- * workload both select) and expose the same host on the same port: Envoy would get two filter
- * chains or virtual hosts for one name, which in Istio 1.6 breaks all of them (MAISTRA-158).
+ * workload both select) and expose the same host on the same HTTPS/TLS port: Envoy would get two
+ * filter chains for one SNI, which in Istio 1.6 breaks all of them (MAISTRA-158). Plaintext HTTP
+ * servers merge into one route configuration, as the generator does (src/model/push/gateway-merge.ts).
  * Meltemi resolves this deterministically — the oldest Gateway (creationTimestamp, ties by
  * namespace/name) keeps the host — and reports each losing server host as an Error naming both.
  */

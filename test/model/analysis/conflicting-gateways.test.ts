@@ -17,15 +17,19 @@ test('conflicting-gateways: reports the newer Gateway on the shared host, naming
 });
 
 test('conflicting-gateways: without timestamps the loser is the later namespace/name', () => {
-  const msgs = analyze([gateway('b', 'bookinfo', INGRESS, [{ port: 80, hosts: ['*'] }]), gateway('a', 'bookinfo', INGRESS, [{ port: 80, hosts: ['*'] }])]);
+  const msgs = analyze([gateway('b', 'bookinfo', INGRESS, [{ port: 443, protocol: 'HTTPS', hosts: ['*'] }]), gateway('a', 'bookinfo', INGRESS, [{ port: 443, protocol: 'HTTPS', hosts: ['*'] }])]);
   assert.deepEqual(summary(msgs), ['IST0145 Gateway bookinfo/b @ spec.servers[0].hosts[0]']);
 });
 
 test('conflicting-gateways: different selectors share a proxy when one workload matches both', () => {
-  const gw1 = gateway('a', 'x', { istio: 'ingressgateway' }, [{ port: 80, hosts: ['a.example.com'] }]);
-  const gw2 = gateway('b', 'x', { app: 'istio-ingressgateway' }, [{ port: 80, hosts: ['a.example.com'] }]);
+  const gw1 = gateway('a', 'x', { istio: 'ingressgateway' }, [{ port: 443, protocol: 'TLS', hosts: ['a.example.com'] }]);
+  const gw2 = gateway('b', 'x', { app: 'istio-ingressgateway' }, [{ port: 443, protocol: 'TLS', hosts: ['a.example.com'] }]);
   assert.deepEqual(summary(analyze([gw1, gw2])), []);
   assert.deepEqual(summary(analyze([deployment('istio-ingressgateway', 'istio-system', { app: 'istio-ingressgateway', istio: 'ingressgateway' }), gw1, gw2])), ['IST0145 Gateway x/b @ spec.servers[0].hosts[0]']);
+});
+
+test('conflicting-gateways: plaintext HTTP servers sharing a host and port merge and are not reported', () => {
+  assert.deepEqual(summary(analyze([gateway('bookinfo', 'x', INGRESS, [{ port: 80, hosts: ['*'] }]), gateway('httpbin', 'y', INGRESS, [{ port: 80, hosts: ['*'] }])])), []);
 });
 
 test('conflicting-gateways: is quiet for other ports, other hosts and other gateway workloads', () => {

@@ -1,0 +1,193 @@
+// buildPushContext: one immutable PushContext from a config store, a registry snapshot and the mesh config.
+import type { Resource } from '../../api/kind.js';
+import { NETWORKING_GROUP } from '../../api/kinds/networking-types.js';
+import type { ConfigStore } from '../../config/store.js';
+import type { Endpoint, RegistrySnapshot, Service } from '../../registry/types.js';
+import type { MeshConfig } from '../mesh-config.js';
+import type { Proxy } from '../proxy.js';
+import type { DestinationRuleConfig, MergedGateway, PushContext, PushMessage, SidecarScope, VirtualServiceConfig } from '../push-context.js';
+import { compareByCreation, isVisible, labelsKey, selectorMatches, visibilityOf, type Visibility } from './config-meta.js';
+import { DestinationRuleIndex } from './destination-rule-index.js';
+import { GatewayIndex } from './gateway-merge.js';
+import { SidecarIndex, defaultScope, scopeKey, sidecarScope, type ScopeInputs, type ScopeState } from './sidecar-scope.js';
+import { MESH_GATEWAY, VirtualServiceIndex } from './virtual-service-index.js';
+
+const EMPTY: readonly Endpoint[] = Object.freeze([]);
+
+/**
+ * Builds the PushContext for one push. Reads `store` once (VirtualService, DestinationRule,
+ * Gateway, Sidecar of networking.istio.io) and keeps no reference to it, so later store changes
+ * never show through; `registry` is an immutable snapshot. Indexes are built eagerly; per-proxy
+ * answers are computed on first use and cached per (namespace, Sidecar) or per label set, so many
+ * proxies share the work. Everything returned is frozen. `version` must differ between pushes.
+ */
+export function buildPushContext(store: ConfigStore, registry: RegistrySnapshot, mesh: MeshConfig, version: string): PushContext {
+  const list = (kind: string) => store.list({ kind, group: NETWORKING_GROUP });
+  return new PushContextImpl(
+    { virtualServices: list('VirtualService'), destinationRules: list('DestinationRule'), gateways: list('Gateway'), sidecars: list('Sidecar') },
+    registry,
+    Object.freeze({ ...mesh, trustDomainAliases: Object.freeze([...mesh.trustDomainAliases]) as string[] }),
+    version,
+  );
+}
+
+/** The networking config a push is built from (already validated by the store). */
+export interface PushConfigs {
+  virtualServices: readonly Resource[];
+  destinationRules: readonly Resource[];
+  gateways: readonly Resource[];
+  sidecars: readonly Resource[];
+}
+
+class PushContextImpl implements PushContext {
+  readonly messages: readonly PushMessage[];
+  private readonly vs: VirtualServiceIndex;
+  private readonly dr: DestinationRuleIndex;
+  private readonly gw: GatewayIndex;
+  private readonly sidecars: SidecarIndex;
+  /** The registry's services by hostname; when a snapshot holds several, the oldest (Kubernetes first) wins. */
+  private readonly byHostname = new Map<string, { service: Service; visibility: Visibility }>();
+  private readonly visibleByNamespace = new Map<string, readonly Service[]>();
+  private readonly scopes = new Map<string, ScopeState>();
+  private readonly meshVsByScope = new Map<string, readonly VirtualServiceConfig[]>();
+  private readonly subsetCache = new Map<string, readonly Endpoint[]>();
+  /** Built on first use; a holder object, since the context itself is frozen. */
+  private readonly lazy: { inboundByAddress?: ReadonlyMap<string, readonly Endpoint[]> } = {};
+  private readonly inboundCache = new Map<string, readonly Endpoint[]>();
+  private readonly scopeInputs: ScopeInputs;
+
+  constructor(
+    configs: PushConfigs,
+    readonly registry: RegistrySnapshot,
+    readonly mesh: MeshConfig,
+    readonly version: string,
+  ) {
+    const services = [...registry.services].sort(servicePrecedence);
+    for (const s of services) if (!this.byHostname.has(s.hostname)) this.byHostname.set(s.hostname, { service: s, visibility: visibilityOf(s.exportTo, s.namespace) });
+    this.vs = new VirtualServiceIndex(configs.virtualServices, mesh.clusterDomain);
+    this.dr = new DestinationRuleIndex(configs.destinationRules, mesh.rootNamespace, mesh.clusterDomain);
+    this.gw = new GatewayIndex(configs.gateways);
+    this.sidecars = new SidecarIndex(configs.sidecars, mesh.rootNamespace);
+    this.messages = Object.freeze([...this.vs.messages, ...this.dr.messages, ...this.gw.messages].map((m) => Object.freeze(m)));
+    this.scopeInputs = {
+      mesh,
+      visibleServices: (ns) => this.visibleServices(ns),
+      meshVirtualServices: (ns) => this.vs.visible(ns, MESH_GATEWAY),
+    };
+    Object.freeze(this);
+  }
+
+  service(hostname: string, namespace: string): Service | undefined {
+    const entry = this.byHostname.get(hostname.toLowerCase());
+    return entry && isVisible(entry.visibility, namespace) ? entry.service : undefined;
+  }
+
+  /** Services exported to `namespace`, sorted by hostname. */
+  private visibleServices(namespace: string): readonly Service[] {
+    let out = this.visibleByNamespace.get(namespace);
+    if (!out) {
+      out = Object.freeze(
+        [...this.byHostname.values()]
+          .filter((e) => isVisible(e.visibility, namespace))
+          .map((e) => e.service)
+          .sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0)),
+      );
+      this.visibleByNamespace.set(namespace, out);
+    }
+    return out;
+  }
+
+  private scopeState(proxy: Proxy): { key: string; state: ScopeState } {
+    // Sidecar resources configure sidecars only; a router gets its namespace's default view (Istio 1.6).
+    const sidecar = proxy.type === 'sidecar' ? this.sidecars.select(proxy.namespace, proxy.labels) : undefined;
+    const key = scopeKey(proxy.namespace, sidecar);
+    let state = this.scopes.get(key);
+    if (!state) {
+      state = sidecar ? sidecarScope(proxy.namespace, sidecar, this.scopeInputs) : defaultScope(proxy.namespace, this.scopeInputs);
+      this.scopes.set(key, state);
+    }
+    return { key, state };
+  }
+
+  sidecarScope(proxy: Proxy): SidecarScope {
+    return this.scopeState(proxy).state.scope;
+  }
+
+  endpoints(hostname: string, port: number, subsetLabels?: Readonly<Record<string, string>>): readonly Endpoint[] {
+    const all = this.registry.endpoints(hostname, port);
+    if (!subsetLabels || Object.keys(subsetLabels).length === 0) return all;
+    const key = `${hostname}\u0000${port}\u0000${labelsKey(subsetLabels)}`;
+    let out = this.subsetCache.get(key);
+    if (!out) {
+      out = Object.freeze(all.filter((e) => selectorMatches(subsetLabels, e.labels)));
+      this.subsetCache.set(key, out);
+    }
+    return out;
+  }
+
+  destinationRule(proxy: Proxy, hostname: string): DestinationRuleConfig | undefined {
+    const h = hostname.toLowerCase();
+    // The service's namespace decides step 2 of the lookup; like Istio, it is taken even when the
+    // service is not exported to the proxy (the rule's own exportTo still has to admit the proxy).
+    const serviceNamespace = this.byHostname.get(h)?.service.namespace ?? '';
+    return this.dr.lookup(proxy.namespace, h, serviceNamespace);
+  }
+
+  virtualServices(proxy: Proxy, gateway: string): readonly VirtualServiceConfig[] {
+    if (gateway !== MESH_GATEWAY) return this.vs.visible(proxy.namespace, gateway);
+    const { key, state } = this.scopeState(proxy);
+    let out = this.meshVsByScope.get(key);
+    if (!out) {
+      out = Object.freeze(VirtualServiceIndex.firstClaimWins(state.meshVirtualServices));
+      this.meshVsByScope.set(key, out);
+    }
+    return out;
+  }
+
+  mergedGateway(proxy: Proxy): MergedGateway | undefined {
+    if (proxy.type !== 'router') return undefined;
+    return this.gw.merged(proxy.labels);
+  }
+
+  inboundEndpoints(proxy: Proxy): readonly Endpoint[] {
+    const key = proxy.ipAddresses.join(',');
+    let out = this.inboundCache.get(key);
+    if (!out) {
+      const index = this.addressIndex();
+      const found: Endpoint[] = [];
+      for (const ip of new Set(proxy.ipAddresses)) found.push(...(index.get(ip) ?? EMPTY));
+      out = Object.freeze(found);
+      this.inboundCache.set(key, out);
+    }
+    return out;
+  }
+
+  /** Endpoint address → endpoints of every service port, built on first use. */
+  private addressIndex(): ReadonlyMap<string, readonly Endpoint[]> {
+    if (this.lazy.inboundByAddress) return this.lazy.inboundByAddress;
+    const index = new Map<string, Endpoint[]>();
+    for (const { service } of this.byHostname.values()) {
+      for (const p of service.ports) {
+        for (const e of this.registry.endpoints(service.hostname, p.port)) {
+          const list = index.get(e.address) ?? [];
+          list.push(e);
+          index.set(e.address, list);
+        }
+      }
+    }
+    this.lazy.inboundByAddress = index;
+    return index;
+  }
+}
+
+/**
+ * Kubernetes Services before ServiceEntries, then oldest first: which service owns a hostname when a
+ * snapshot holds several (the ServiceRegistry already resolves this; other registries may not).
+ */
+function servicePrecedence(a: Service, b: Service): number {
+  if (a.origin !== b.origin) return a.origin === 'kubernetes' ? -1 : 1;
+  return compareByCreation(
+    { namespace: a.namespace, name: a.sourceName, creationTimestamp: a.creationTimestamp ?? '' },
+    { namespace: b.namespace, name: b.sourceName, creationTimestamp: b.creationTimestamp ?? '' },
+  );
+}

@@ -1,0 +1,30 @@
+// Mesh config derived from a ServiceMeshControlPlane, over Istio's defaults.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_MESH_CONFIG, meshConfigFromControlPlane } from '../../src/model/mesh-config.js';
+import { applyProfiles } from '../../src/api/smcp-profiles.js';
+import type { SmcpV2Spec } from '../../src/api/kinds/service-mesh-control-plane.js';
+
+test('a basic control plane: its namespace is the root namespace, everything else Maistra defaults', () => {
+  const mc = meshConfigFromControlPlane('basic-cp', applyProfiles({ version: 'v2.0' } as SmcpV2Spec));
+  assert.equal(mc.rootNamespace, 'basic-cp');
+  assert.equal(mc.trustDomain, 'cluster.local');
+  assert.equal(mc.outboundTrafficPolicy, 'ALLOW_ANY');
+  assert.equal(mc.enableAutoMtls, true);
+  assert.equal(mc.connectTimeoutMs, DEFAULT_MESH_CONFIG.connectTimeoutMs);
+});
+
+test('trust domain, aliases, REGISTRY_ONLY, auto-mTLS off and connect timeout come from the spec', () => {
+  const spec = {
+    version: 'v2.0',
+    security: { trust: { domain: 'example.org', additionalDomains: ['old.example.org'] }, dataPlane: { automtls: false } },
+    proxy: { networking: { connectionTimeout: '2.5s', clusterDomain: 'corp.local', trafficControl: { outbound: { policy: 'REGISTRY_ONLY' } } } },
+  };
+  const mc = meshConfigFromControlPlane('istio-system', applyProfiles(spec as SmcpV2Spec));
+  assert.equal(mc.trustDomain, 'example.org');
+  assert.deepEqual(mc.trustDomainAliases, ['old.example.org']);
+  assert.equal(mc.outboundTrafficPolicy, 'REGISTRY_ONLY');
+  assert.equal(mc.enableAutoMtls, false);
+  assert.equal(mc.connectTimeoutMs, 2500);
+  assert.equal(mc.clusterDomain, 'corp.local');
+});
