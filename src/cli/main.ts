@@ -4,6 +4,10 @@ import { readFileSync } from 'node:fs';
 import { ExitCode, processIO, type CliIO } from './io.js';
 import { runValidate } from './commands/validate.js';
 import { runAnalyze } from './commands/analyze.js';
+import { runDiscovery } from './commands/discovery.js';
+import { runProxyStatus } from './commands/proxy-status.js';
+import { runProxyConfig, type ProxyConfigKind } from './commands/proxy-config.js';
+import { isMeshError } from '../shared/errors.js';
 
 function version(): string {
   try {
@@ -47,6 +51,43 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
       result.code = await runAnalyze({ filename: o.filename, output: o.output, failureThreshold: o.failureThreshold, rootNamespace: o.rootNamespace }, io);
     });
 
+  program
+    .command('discovery')
+    .description('run the control plane: watch a config directory, serve xDS and the debug API')
+    .requiredOption('--config-dir <dir>', 'directory of manifests to serve (watched)')
+    .option('--xds-addr <host:port>', 'plaintext xDS address', '127.0.0.1:15010')
+    .option('--debug-addr <host:port>', 'debug API and metrics address', '127.0.0.1:15014')
+    .option('--allow-remote', 'allow non-loopback xDS and debug addresses (they expose every proxy\'s configuration)')
+    .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean }) => {
+      result.code = await runDiscovery(o, io);
+    });
+
+  program
+    .command('proxy-status')
+    .description('xDS sync status of every connected proxy (SYNCED, STALE, NOT SENT, NACKED)')
+    .option('--debug-addr <host:port>', 'the control plane debug API', '127.0.0.1:15014')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action(async (o: { debugAddr: string; output: 'table' | 'json' }) => {
+      result.code = await runProxyStatus(o, io);
+    });
+
+  program
+    .command('proxy-config')
+    .description('show the clusters, listeners, routes or endpoints generated for one proxy (POD.NAMESPACE or node id)')
+    .argument('<kind>', 'cluster, listener, route or endpoint')
+    .argument('<proxy>', 'POD.NAMESPACE or the full node id')
+    .option('--debug-addr <host:port>', 'the control plane debug API', '127.0.0.1:15014')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['short', 'json']).default('short'))
+    .action(async (kind: string, proxy: string, o: { debugAddr: string; output: 'short' | 'json' }) => {
+      const kinds = ['cluster', 'listener', 'route', 'endpoint', 'clusters', 'listeners', 'routes', 'endpoints'];
+      if (!kinds.includes(kind)) {
+        io.err(`Error: unknown kind "${kind}"; use cluster, listener, route or endpoint\n`);
+        result.code = ExitCode.USAGE;
+        return;
+      }
+      result.code = await runProxyConfig({ kind: kind.replace(/s$/, '') as ProxyConfigKind, proxy, debugAddr: o.debugAddr, output: o.output }, io);
+    });
+
   return program;
 }
 
@@ -66,7 +107,7 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
       return ExitCode.USAGE;
     }
     io.err(`Error: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
+    return isMeshError(e, 'MESH_USAGE') ? ExitCode.USAGE : 1;
   }
   return result.code;
 }

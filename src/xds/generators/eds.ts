@@ -1,0 +1,40 @@
+// EDS: ClusterLoadAssignments of a proxy's EDS clusters, endpoints filtered by subset labels and grouped by locality.
+import type { PushContext } from '../../model/push-context.js';
+import type { Proxy } from '../../model/proxy.js';
+import { TypeUrl, type Generator, type XdsResource } from '../types.js';
+import { buildClusters } from './cds.js';
+import { parseSubsetKey } from './cluster-names.js';
+import type { Msg } from './envoy-values.js';
+import { localityLbEndpoints } from './locality-endpoints.js';
+import { subsetLabels } from './traffic-policy.js';
+
+/**
+ * The load assignment of one cluster name. Names that are not outbound clusters of a service this
+ * proxy can see, or that name a subset its DestinationRule lacks, get an empty assignment: Envoy
+ * then stops waiting for them instead of hanging its initialisation (Istio does the same).
+ */
+export function clusterLoadAssignment(proxy: Proxy, push: PushContext, clusterName: string, visible: ReadonlySet<string>): Msg {
+  const empty = { clusterName, endpoints: [] };
+  const key = parseSubsetKey(clusterName);
+  if (!key || key.direction !== 'outbound' || !visible.has(key.hostname)) return empty;
+  let labels: Record<string, string> | undefined;
+  if (key.subset !== '') {
+    labels = subsetLabels(push.destinationRule(proxy, key.hostname)?.spec, key.subset);
+    if (!labels) return empty;
+  }
+  return { clusterName, endpoints: localityLbEndpoints(push.endpoints(key.hostname, key.port, labels)) };
+}
+
+/** Names of the proxy's clusters that take endpoints over EDS. */
+export function edsClusterNames(proxy: Proxy, push: PushContext): string[] {
+  return buildClusters(proxy, push)
+    .filter((c) => c.type === 'EDS')
+    .map((c) => c.name as string);
+}
+
+/** The EDS generator: the requested cluster names (or all EDS clusters of the proxy). */
+export const generateEndpoints: Generator = (proxy, push, names): XdsResource[] => {
+  const visible = new Set(push.sidecarScope(proxy).services.map((s) => s.hostname));
+  const wanted = names ?? edsClusterNames(proxy, push);
+  return wanted.map((name) => ({ name, typeUrl: TypeUrl.ClusterLoadAssignment, resource: clusterLoadAssignment(proxy, push, name, visible) }));
+};

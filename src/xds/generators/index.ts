@@ -1,0 +1,19 @@
+// The xDS generators for Envoy-style proxies (sidecars and gateways): LDS, RDS, CDS, EDS.
+import { TypeUrl, type GeneratorSet } from '../types.js';
+import { generateClusters } from './cds.js';
+import { generateEndpoints } from './eds.js';
+import { generateListeners } from './lds.js';
+import { generateRoutes } from './rds.js';
+
+export { buildClusters } from './cds.js';
+export { buildListeners, rdsRouteNames } from './lds.js';
+export { routeConfiguration } from './rds.js';
+export { clusterLoadAssignment, edsClusterNames } from './eds.js';
+
+/** What the ADS server uses for every proxy without `GENERATOR: grpc` metadata. */
+export const envoyGenerators: GeneratorSet = {
+  [TypeUrl.Listener]: generateListeners,
+  [TypeUrl.RouteConfiguration]: generateRoutes,
+  [TypeUrl.Cluster]: generateClusters,
+  [TypeUrl.ClusterLoadAssignment]: generateEndpoints,
+};

@@ -1,0 +1,19 @@
+// RDS: route configurations by name — `PORT` for sidecars, `http.PORT` / `https.PORT.NAME.GW.NS` for gateways.
+import type { Proxy } from '../../model/proxy.js';
+import type { PushContext } from '../../model/push-context.js';
+import { TypeUrl, type Generator, type XdsResource } from '../types.js';
+import type { Msg } from './envoy-values.js';
+import { gatewayRouteConfiguration } from './gateway-virtual-hosts.js';
+import { buildListeners, rdsRouteNames } from './lds.js';
+import { sidecarRouteConfiguration } from './virtual-hosts.js';
+
+/** One route configuration; names the proxy has no listener for get an empty configuration, so Envoy does not wait for them. */
+export function routeConfiguration(proxy: Proxy, push: PushContext, name: string): Msg {
+  return proxy.type === 'router' ? gatewayRouteConfiguration(proxy, push, name) : sidecarRouteConfiguration(proxy, push, name);
+}
+
+/** The RDS generator: the requested names, or every name the proxy's listeners reference. */
+export const generateRoutes: Generator = (proxy, push, names): XdsResource[] => {
+  const wanted = names ?? rdsRouteNames(buildListeners(proxy, push));
+  return wanted.map((name) => ({ name, typeUrl: TypeUrl.RouteConfiguration, resource: routeConfiguration(proxy, push, name) }));
+};
