@@ -45,3 +45,13 @@ test('every CRD schema is structural: each node has a type or an x-kubernetes ma
     }
   }
 });
+
+test('docs/configuration.md lists every tunable with its default', async () => {
+  const { Tunables } = await import('../src/shared/tunables.js');
+  const doc = readFileSync('docs/configuration.md', 'utf8');
+  for (const t of Object.values(Tunables)) {
+    const row = doc.split('\n').find((l) => l.startsWith(`| \`${t.name}\``));
+    assert.ok(row, `${t.name} is not documented in docs/configuration.md`);
+    assert.ok(row.includes(`| ${t.defaultValue}`), `${t.name}: documented default differs from ${t.defaultValue}`);
+  }
+});
