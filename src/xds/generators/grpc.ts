@@ -284,6 +284,16 @@ function envoyRoutes(proxy: Proxy, push: PushContext, vs: VirtualServiceConfig, 
   return routes;
 }
 
+/** The requested `outbound|PORT|SUBSET|HOST` names that name a port of a service visible to the proxy. */
+function* requestedServices(proxy: Proxy, push: PushContext, names: readonly string[] | undefined): Generator<{ name: string; key: NonNullable<ReturnType<typeof parseSubsetKey>>; svc: Service }> {
+  for (const name of names ?? []) {
+    const key = parseSubsetKey(name);
+    if (!key || key.direction !== 'outbound') continue;
+    const svc = push.service(key.host, proxy.namespace);
+    if (svc && svc.ports.some((p) => p.port === key.port)) yield { name, key, svc };
+  }
+}
+
 function defaultRoute(svc: Service, port: number): Record<string, unknown> {
   return { name: 'default', match: { prefix: '/' }, route: { cluster: subsetKey(port, '', svc.hostname), retryPolicy: retryPolicy(undefined) } };
 }
@@ -295,11 +305,7 @@ function defaultRoute(svc: Service, port: number): Record<string, unknown> {
  */
 export function grpcRoutes(proxy: Proxy, push: PushContext, names?: readonly string[]): XdsResource[] {
   const out: XdsResource[] = [];
-  for (const name of names ?? []) {
-    const key = parseSubsetKey(name);
-    if (!key || key.direction !== 'outbound') continue;
-    const svc = push.service(key.host, proxy.namespace);
-    if (!svc || !svc.ports.some((p) => p.port === key.port)) continue;
+  for (const { name, key, svc } of requestedServices(proxy, push, names)) {
     const vs = push.virtualServices(proxy, 'mesh').find((v) => v.hosts.some((h) => hostMatches(h, svc.hostname)));
     const routes = vs ? envoyRoutes(proxy, push, vs, key.port) : [defaultRoute(svc, key.port)];
     out.push({
@@ -431,11 +437,7 @@ function loadAssignment(name: string, endpoints: readonly Endpoint[]): XdsResour
 /** EDS for gRPC clients: one ClusterLoadAssignment per requested cluster, subset labels applied. */
 export function grpcEndpoints(proxy: Proxy, push: PushContext, names?: readonly string[]): XdsResource[] {
   const out: XdsResource[] = [];
-  for (const name of names ?? []) {
-    const key = parseSubsetKey(name);
-    if (!key || key.direction !== 'outbound') continue;
-    const svc = push.service(key.host, proxy.namespace);
-    if (!svc || !svc.ports.some((p) => p.port === key.port)) continue;
+  for (const { name, key, svc } of requestedServices(proxy, push, names)) {
     let labels: Record<string, string> | undefined;
     if (key.subset !== '') {
       const subset = push.destinationRule(proxy, key.host)?.spec.subsets?.find((s) => s.name === key.subset);

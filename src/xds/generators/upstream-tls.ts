@@ -90,18 +90,11 @@ export function upstreamTls(tls: ClientTls | undefined, ctx: UpstreamTlsContext)
   // (Istio ≥1.8 does the same; 1.6 sent none unless `sni` was set).
   const originationSni = tls.sni || (ctx.hostname.startsWith('*') ? '' : ctx.hostname);
   switch (tls.mode) {
-    case 'SIMPLE': {
-      const common: Msg = {};
-      const vc = fileValidationContext(tls);
-      if (vc) common.validationContext = vc;
-      if (ctx.http2) common.alpnProtocols = [...ALPN_H2];
-      const out: Msg = { commonTlsContext: common };
-      if (originationSni) out.sni = originationSni;
-      return { transportSocket: tlsSocket(out) };
-    }
+    case 'SIMPLE':
     case 'MUTUAL': {
-      if (!tls.clientCertificate || !tls.privateKey) return {};
-      const common: Msg = { tlsCertificates: [{ certificateChain: { filename: tls.clientCertificate }, privateKey: { filename: tls.privateKey } }] };
+      // MUTUAL is SIMPLE plus the client certificate; without one there is nothing to originate with.
+      if (tls.mode === 'MUTUAL' && (!tls.clientCertificate || !tls.privateKey)) return {};
+      const common: Msg = tls.mode === 'MUTUAL' ? { tlsCertificates: [{ certificateChain: { filename: tls.clientCertificate }, privateKey: { filename: tls.privateKey } }] } : {};
       const vc = fileValidationContext(tls);
       if (vc) common.validationContext = vc;
       if (ctx.http2) common.alpnProtocols = [...ALPN_H2];
