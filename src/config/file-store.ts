@@ -1,5 +1,7 @@
 // ConfigStore over a directory of manifests: loads it, watches it, and keeps each file's last good version in force.
 import { watch, type FSWatcher } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { readFile, stat } from 'node:fs/promises';
 import { EventEmitter } from 'node:events';
 import type { Resource, ValidationContext } from '../api/kind.js';
@@ -39,7 +41,9 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements ConfigSt
   private readonly files = new Map<string, FileState>();
   private readonly owners = new Map<string, string>();
   private readonly currentFindings = new Map<string, Finding[]>();
-  private watcher?: FSWatcher;
+  /** One non-recursive watcher per directory (see start()). */
+  private readonly watchers = new Map<string, FSWatcher>();
+  private watching = false;
   private timer?: NodeJS.Timeout;
   private scanning: Promise<void> = Promise.resolve();
   private closed = false;
@@ -71,15 +75,52 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements ConfigSt
 
   /** Loads the directory, then watches it (unless `watch` is false). */
   async start(opts: { watch?: boolean } = {}): Promise<void> {
+    this.watching = opts.watch !== false;
     await this.rescan();
-    if (opts.watch === false) return;
-    this.watcher = watch(this.dir, { recursive: true }, () => this.schedule());
-    this.watcher.on('error', () => this.schedule());
+  }
+
+  /**
+   * Watches every directory of the tree, each non-recursively. Node 20's recursive watch on Linux
+   * loses a file once an editor replaces it by rename (vim's and most tools' atomic save), so the
+   * second save would go unnoticed; a directory watch sees every rename into it. Called after each
+   * scan, so directories created or removed since are picked up.
+   */
+  private async syncWatchers(): Promise<void> {
+    if (!this.watching || this.closed) return;
+    const dirs = new Set<string>();
+    const walk = async (d: string): Promise<void> => {
+      dirs.add(d);
+      let entries;
+      try {
+        entries = await readdir(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules') await walk(join(d, e.name));
+    };
+    await walk(this.dir);
+    for (const [d, w] of this.watchers) {
+      if (!dirs.has(d)) {
+        w.close();
+        this.watchers.delete(d);
+      }
+    }
+    for (const d of dirs) {
+      if (this.watchers.has(d) || this.closed) continue;
+      try {
+        const w = watch(d, () => this.schedule());
+        w.on('error', () => this.schedule());
+        this.watchers.set(d, w);
+      } catch {
+        // vanished meanwhile; the next scan settles it
+      }
+    }
   }
 
   close(): void {
     this.closed = true;
-    this.watcher?.close();
+    for (const w of this.watchers.values()) w.close();
+    this.watchers.clear();
     if (this.timer) clearTimeout(this.timer);
   }
 
@@ -107,6 +148,7 @@ export class FileStore extends EventEmitter<FileStoreEvents> implements ConfigSt
       if (!present.has(file)) this.withdraw(file);
     }
     for (const file of paths) await this.loadFile(file);
+    await this.syncWatchers();
   }
 
   private async loadFile(file: string): Promise<void> {

@@ -15,7 +15,7 @@ import { grpcGenerators } from './generators/grpc.js';
 import { envoyProtos } from './protos.js';
 import { sameResources, SnapshotCache, type ConnectionEntry, type GeneratedResource, type TypeSnapshot } from './snapshot-cache.js';
 import { applyDeltaSubscriptions, applySotwNames, isKnownTypeUrl, PUSH_ORDER, requestedNames, SHORT_TYPE, StreamState, type TypeWatch, type XdsProtocol } from './stream-state.js';
-import { TypeUrl, type GeneratorSet, type PushRequest, type TypeUrlValue } from './types.js';
+import { TypeUrl, type GeneratorSet, type PushRequest, type TypeUrlValue, type XdsResource } from './types.js';
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -181,6 +181,8 @@ export class AdsServer {
   private connectionSeq = 0;
   private ownServer: grpc.Server | undefined;
   private readonly versionLabel: string;
+  /** Encodings by generated object (see `encoded`). */
+  private readonly encodings = new WeakMap<object, { name: string; typeUrl: TypeUrlValue; resource: GeneratedResource }>();
 
   constructor(private readonly options: AdsServerOptions = {}) {
     this.metrics = options.metrics ?? new MetricsRegistry();
@@ -490,8 +492,7 @@ export class AdsServer {
       for (const r of generator(conn.proxy!, push, names)) {
         if (r.typeUrl !== typeUrl) throw new Error(`generator for ${SHORT_TYPE[typeUrl]} returned a resource of type ${r.typeUrl} (${r.name})`);
         if (out.has(r.name)) throw new Error(`generator for ${SHORT_TYPE[typeUrl]} returned two resources named "${r.name}"`);
-        const bytes = encodeResource(r);
-        out.set(r.name, { name: r.name, version: resourceVersion(bytes), bytes });
+        out.set(r.name, this.encoded(r));
       }
     } catch (e) {
       const message = errorMessage(e);
@@ -502,6 +503,22 @@ export class AdsServer {
       return undefined;
     }
     return out;
+  }
+
+  /**
+   * The encoding of one generated resource. Optimization: generators hand the same frozen object to
+   * every proxy that shares it (generators/push-memo.ts), so encodings (and their content hashes)
+   * are cached by object identity: a push to 2000 proxies encodes each shared resource once. The
+   * cache holds objects weakly, so it never outlives the pushes that made them; an object seen
+   * under another name or type is encoded afresh rather than trusted.
+   */
+  private encoded(r: XdsResource): GeneratedResource {
+    const hit = this.encodings.get(r.resource);
+    if (hit && hit.name === r.name && hit.typeUrl === r.typeUrl) return hit.resource;
+    const bytes = encodeResource(r);
+    const resource: GeneratedResource = { name: r.name, version: resourceVersion(bytes), bytes };
+    this.encodings.set(r.resource, { name: r.name, typeUrl: r.typeUrl, resource });
+    return resource;
   }
 
   /**

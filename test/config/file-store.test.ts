@@ -128,3 +128,30 @@ test('a file edit that changes an immutable field is refused and the object keep
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('follows atomic saves (write a temp file, rename over the original) again and again, and new subdirectories', async () => {
+  const { renameSync, mkdirSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-fs-'));
+  const a = join(dir, 'a.yaml');
+  writeFileSync(a, gw('a', 'v0.example.com'));
+  const store = new FileStore(dir);
+  try {
+    await store.start();
+    for (let i = 1; i <= 3; i++) {
+      const loaded = next(store, 'loaded', a);
+      writeFileSync(join(dir, `.a.yaml.tmp${i}`), gw('a', `v${i}.example.com`));
+      renameSync(join(dir, `.a.yaml.tmp${i}`), a);
+      await loaded;
+      assert.equal(hosts(store, 'a'), `v${i}.example.com`, `save ${i} seen`);
+    }
+    mkdirSync(join(dir, 'sub'));
+    const sub = join(dir, 'sub', 'b.yaml');
+    const loadedSub = next(store, 'loaded', sub);
+    writeFileSync(sub, gw('b', 'b.example.com'));
+    await loadedSub;
+    assert.equal(hosts(store, 'b'), 'b.example.com');
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -53,18 +53,22 @@ spec:
   - { name: v2, labels: { version: v2 } }
 `;
 
-/** Header match to v2, a retried and a never-retried method to v1, and a weighted split for the rest. */
-export function virtualServiceYaml(v1Weight: number, v2Weight: number): string {
+/**
+ * A retried and a never-retried method to v1 and a weighted split for the rest, after a header
+ * match (x-user: jason) to v2 unless `headerRoute` is false.
+ */
+export function virtualServiceYaml(v1Weight: number, v2Weight: number, opts: { headerRoute?: boolean } = {}): string {
+  const jason = `
+  - name: jason
+    match: [{ headers: { x-user: { exact: jason } } }]
+    route: [{ destination: { host: echo, subset: v2 } }]`;
   return `
 apiVersion: networking.istio.io/v1beta1
 kind: VirtualService
 metadata: { name: echo, namespace: default }
 spec:
   hosts: [echo]
-  http:
-  - name: jason
-    match: [{ headers: { x-user: { exact: jason } } }]
-    route: [{ destination: { host: echo, subset: v2 } }]
+  http:${opts.headerRoute === false ? '' : jason}
   - name: flaky
     match: [{ uri: { prefix: /echo.Echo/Flaky } }]
     route: [{ destination: { host: echo, subset: v1 } }]

@@ -97,3 +97,13 @@ test('without names, EDS answers for every EDS cluster of the proxy and no other
   assert.deepEqual(names, cds);
   assert.ok(names.includes('outbound|8080|v2|legacy.vms.internal') && !names.includes('inbound|9080||') && !names.includes('PassthroughCluster'));
 });
+
+test('locality labels that differ only by trailing slashes are one locality, and huge weights are capped so sums stay within uint32', async () => {
+  const { localityLbEndpoints, MAX_ENDPOINT_WEIGHT } = await import('../../src/xds/generators/locality-endpoints.js');
+  const ep = (address: string, locality: string, weight: number) => ({ hostname: 'h', servicePort: 80, address, port: 80, labels: {}, namespace: 'ns', workloadName: '', serviceAccount: '', locality, weight, healthy: true, sidecar: false });
+  const groups = localityLbEndpoints([ep('10.0.0.1', 'us-east/a', 4294967295), ep('10.0.0.2', 'us-east/a/', 4294967295)]);
+  assert.equal(groups.length, 1);
+  const g = groups[0] as { lbEndpoints: Array<{ loadBalancingWeight: { value: number } }>; loadBalancingWeight: { value: number } };
+  assert.deepEqual(g.lbEndpoints.map((e) => e.loadBalancingWeight.value), [MAX_ENDPOINT_WEIGHT, MAX_ENDPOINT_WEIGHT]);
+  assert.ok(g.loadBalancingWeight.value <= 4294967295);
+});

@@ -1,6 +1,5 @@
 // Test fixture: real grpc-js echo servers on 127.0.0.1:0 and a client, for proxyless xDS tests (no .proto needed).
 import * as grpc from '@grpc/grpc-js';
-import type { AdsServer } from '../../src/xds/ads-server.js';
 
 export interface EchoRequest {
   id?: string;
@@ -96,26 +95,5 @@ export function bootstrapJson(adsPort: number, nodeId: string): string {
   return JSON.stringify({
     xds_servers: [{ server_uri: `127.0.0.1:${adsPort}`, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
     node: { id: nodeId, metadata: { GENERATOR: 'grpc', NAMESPACE: 'default' }, locality: {} },
-  });
-}
-
-/** Resolves when the proxy has ACKed `typeUrl` at version `version` or later (bounded). */
-export function ackedAtLeast(ads: AdsServer, proxyId: string, typeUrl: string, version: number, timeoutMs = 10_000): Promise<void> {
-  const short = { 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration': 'rds', 'type.googleapis.com/envoy.config.cluster.v3.Cluster': 'cds', 'type.googleapis.com/envoy.config.listener.v3.Listener': 'lds', 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment': 'eds' }[typeUrl];
-  const already = ads.syncz().some((s) => s.proxy === proxyId && Number(s.types[short ?? '']?.acked_version ?? -1) >= version);
-  if (already) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      ads.events.off('ack', onAck);
-      reject(new Error(`${proxyId} did not ACK ${typeUrl} version ${version} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onAck = (e: { proxyId: string; typeUrl: string; version: string }): void => {
-      if (e.proxyId === proxyId && e.typeUrl === typeUrl && Number(e.version) >= version) {
-        clearTimeout(timer);
-        ads.events.off('ack', onAck);
-        resolve();
-      }
-    };
-    ads.events.on('ack', onAck);
   });
 }

@@ -31,6 +31,7 @@ import {
 } from './traffic-policy.js';
 import { upstreamTls } from './upstream-tls.js';
 import { inboundPorts } from './inbound-ports.js';
+import { objectId, pushMemo } from './push-memo.js';
 
 /** How often Envoy re-resolves DNS clusters (Istio's mesh default dnsRefreshRate). */
 const DNS_REFRESH_MS = 5000;
@@ -109,9 +110,18 @@ function outboundClusterFor(inp: OutboundInput): Msg | undefined {
   return cluster;
 }
 
-/** The default cluster of a service port and one per subset of its DestinationRule (none when the default cluster cannot be built). */
-export function outboundClustersForPort(proxy: Proxy, push: PushContext, service: Service, port: ServicePort): Msg[] {
+/**
+ * The default cluster of a service port and one per subset of its DestinationRule (none when the
+ * default cluster cannot be built). Frozen and shared: the result depends on the proxy only through
+ * its type and the DestinationRule it sees, so proxies of every namespace that see the same rule
+ * share one generation (push-memo.ts).
+ */
+export function outboundClustersForPort(proxy: Proxy, push: PushContext, service: Service, port: ServicePort): readonly Msg[] {
   const rule = push.destinationRule(proxy, service.hostname);
+  return pushMemo(push, `cds-port|${proxy.type}|${objectId(rule)}|${objectId(service)}|${objectId(port)}`, () => buildOutboundClustersForPort(proxy, push, service, port, rule));
+}
+
+function buildOutboundClustersForPort(proxy: Proxy, push: PushContext, service: Service, port: ServicePort, rule: DestinationRuleConfig | undefined): Msg[] {
   const base: Omit<OutboundInput, 'subset'> = {
     proxy,
     push,
@@ -194,18 +204,24 @@ function inboundPassthroughCluster(push: PushContext): Msg {
  * visible to it and BlackHole.
  */
 export function buildClusters(proxy: Proxy, push: PushContext): Msg[] {
-  const out: Msg[] = [];
-  for (const service of push.sidecarScope(proxy).services) {
-    for (const port of service.ports) {
-      if (port.protocol === 'UDP') continue;
-      out.push(...outboundClustersForPort(proxy, push, service, port));
+  const scope = push.sidecarScope(proxy);
+  // Optimization: the outbound part depends on the scope, the proxy type and (through DestinationRule lookup) its namespace.
+  const outbound = pushMemo(push, `cds-outbound|${proxy.type}|${objectId(scope)}|${proxy.namespace}`, () => {
+    const list: Msg[] = [];
+    for (const service of scope.services) {
+      for (const port of service.ports) {
+        if (port.protocol === 'UDP') continue;
+        list.push(...outboundClustersForPort(proxy, push, service, port));
+      }
     }
-  }
-  out.push(blackHoleCluster(push));
+    return list;
+  });
+  const out: Msg[] = [...outbound];
+  out.push(pushMemo(push, 'cds-blackhole', () => blackHoleCluster(push)));
   if (proxy.type === 'sidecar') {
-    out.push(passthroughCluster(push));
+    out.push(pushMemo(push, 'cds-passthrough', () => passthroughCluster(push)));
     out.push(...inboundClusters(proxy, push));
-    out.push(inboundPassthroughCluster(push));
+    out.push(pushMemo(push, 'cds-inbound-passthrough', () => inboundPassthroughCluster(push)));
   }
   const seen = new Set<string>();
   return out.filter((c) => {

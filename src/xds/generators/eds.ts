@@ -6,6 +6,7 @@ import { buildClusters } from './cds.js';
 import { parseSubsetKey } from './cluster-names.js';
 import type { Msg } from './envoy-values.js';
 import { localityLbEndpoints } from './locality-endpoints.js';
+import { objectId, pushMemo } from './push-memo.js';
 import { subsetLabels } from './traffic-policy.js';
 
 /**
@@ -17,12 +18,23 @@ export function clusterLoadAssignment(proxy: Proxy, push: PushContext, clusterNa
   const empty = { clusterName, endpoints: [] };
   const key = parseSubsetKey(clusterName);
   if (!key || key.direction !== 'outbound' || !visible.has(key.hostname)) return empty;
-  let labels: Record<string, string> | undefined;
-  if (key.subset !== '') {
-    labels = subsetLabels(push.destinationRule(proxy, key.hostname)?.spec, key.subset);
-    if (!labels) return empty;
-  }
-  return { clusterName, endpoints: localityLbEndpoints(push.endpoints(key.hostname, key.port, labels)) };
+  // Optimization: past the visibility check only the DestinationRule (for subset labels) depends on
+  // the proxy, so every proxy that sees the same rule shares one frozen assignment (push-memo.ts).
+  const rule = key.subset !== '' ? push.destinationRule(proxy, key.hostname) : undefined;
+  return pushMemo(push, `eds|${objectId(rule)}|${clusterName}`, () => {
+    let labels: Record<string, string> | undefined;
+    if (key.subset !== '') {
+      labels = subsetLabels(rule?.spec, key.subset);
+      if (!labels) return empty;
+    }
+    return { clusterName, endpoints: localityLbEndpoints(push.endpoints(key.hostname, key.port, labels)) };
+  });
+}
+
+/** Hostnames of the services in the proxy's scope, once per push and scope. */
+function visibleHosts(proxy: Proxy, push: PushContext): ReadonlySet<string> {
+  const scope = push.sidecarScope(proxy);
+  return pushMemo(push, `eds-visible|${objectId(scope)}`, () => new Set(scope.services.map((s) => s.hostname)));
 }
 
 /** Names of the proxy's clusters that take endpoints over EDS. */
@@ -34,7 +46,7 @@ export function edsClusterNames(proxy: Proxy, push: PushContext): string[] {
 
 /** The EDS generator: the requested cluster names (or all EDS clusters of the proxy). */
 export const generateEndpoints: Generator = (proxy, push, names): XdsResource[] => {
-  const visible = new Set(push.sidecarScope(proxy).services.map((s) => s.hostname));
+  const visible = visibleHosts(proxy, push);
   const wanted = names ?? edsClusterNames(proxy, push);
   return wanted.map((name) => ({ name, typeUrl: TypeUrl.ClusterLoadAssignment, resource: clusterLoadAssignment(proxy, push, name, visible) }));
 };

@@ -7,6 +7,7 @@ import type { Proxy } from '../../model/proxy.js';
 import type { PushContext, VirtualServiceConfig } from '../../model/push-context.js';
 import type { Endpoint, Service } from '../../registry/types.js';
 import { TypeUrl, type GeneratorSet, type XdsResource } from '../types.js';
+import { endpointWeight, locality, localityKey } from './locality-endpoints.js';
 
 /*
  * What grpc-js-xds (and grpc-go/java) accept is narrower than Envoy: api_listener Listeners
@@ -399,9 +400,8 @@ function isIp(a: string): boolean {
   return IPV4.test(a) || (a.includes(':') && /^[0-9a-fA-F:.]+$/.test(a));
 }
 
-function localityOf(l: string): Record<string, string> {
-  const [region = '', zone = '', subZone = ''] = l.split('/');
-  return { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(subZone ? { subZone } : {}) };
+function localityOf(l: string): Record<string, unknown> {
+  return locality(l) ?? {};
 }
 
 function loadAssignment(name: string, endpoints: readonly Endpoint[]): XdsResource {
@@ -413,14 +413,15 @@ function loadAssignment(name: string, endpoints: readonly Endpoint[]): XdsResour
     const key = `${ep.address}:${ep.port}`;
     if (!isIp(ep.address) || seen.has(key)) continue;
     seen.add(key);
-    const list = byLocality.get(ep.locality) ?? [];
+    const loc = localityKey(ep.locality);
+    const list = byLocality.get(loc) ?? [];
     list.push({
       endpoint: { address: { socketAddress: { address: ep.address, portValue: ep.port } } },
       healthStatus: ep.healthy ? 'HEALTHY' : 'UNHEALTHY',
-      loadBalancingWeight: { value: Math.max(1, ep.weight) },
+      loadBalancingWeight: { value: endpointWeight(ep) },
     });
-    byLocality.set(ep.locality, list);
-    weights.set(ep.locality, (weights.get(ep.locality) ?? 0) + Math.max(1, ep.weight));
+    byLocality.set(loc, list);
+    weights.set(loc, (weights.get(loc) ?? 0) + endpointWeight(ep));
   }
   const localities = [...byLocality.keys()].sort();
   return {

@@ -7,12 +7,17 @@ import { gatewayListeners } from './gateway-listeners.js';
 import { Filters } from './envoy-values.js';
 import { boundInboundListeners, virtualInboundListener } from './inbound-listeners.js';
 import { outboundListeners } from './outbound-listeners.js';
+import { outboundViewKey, pushMemo } from './push-memo.js';
 import { virtualOutboundListener } from './virtual-outbound-listener.js';
 
 /** Every listener of `proxy`, names unique. */
 export function buildListeners(proxy: Proxy, push: PushContext): Msg[] {
   if (proxy.type === 'router') return gatewayListeners(proxy, push);
-  const all = [...boundInboundListeners(proxy, push), ...outboundListeners(proxy, push), virtualOutboundListener(proxy, push), virtualInboundListener(proxy, push)];
+  // Optimization: the outbound side is shared by every sidecar with the same outbound view (push-memo.ts).
+  const view = outboundViewKey(proxy, push);
+  const outbound = pushMemo(push, `lds-outbound|${view}`, () => outboundListeners(proxy, push));
+  const virtualOutbound = pushMemo(push, `lds-virtual-outbound|${view}`, () => virtualOutboundListener(proxy, push));
+  const all = [...boundInboundListeners(proxy, push), ...outbound, virtualOutbound, virtualInboundListener(proxy, push)];
   const seen = new Set<string>();
   return all.filter((l) => {
     const name = l.name as string;

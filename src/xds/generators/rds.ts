@@ -5,11 +5,14 @@ import { TypeUrl, type Generator, type XdsResource } from '../types.js';
 import type { Msg } from './envoy-values.js';
 import { gatewayRouteConfiguration } from './gateway-virtual-hosts.js';
 import { buildListeners, rdsRouteNames } from './lds.js';
+import { outboundViewKey, pushMemo } from './push-memo.js';
 import { sidecarRouteConfiguration } from './virtual-hosts.js';
 
 /** One route configuration; names the proxy has no listener for get an empty configuration, so Envoy does not wait for them. */
 export function routeConfiguration(proxy: Proxy, push: PushContext, name: string): Msg {
-  return proxy.type === 'router' ? gatewayRouteConfiguration(proxy, push, name) : sidecarRouteConfiguration(proxy, push, name);
+  if (proxy.type === 'router') return gatewayRouteConfiguration(proxy, push, name);
+  // Optimization: shared by every sidecar with the same outbound view (push-memo.ts).
+  return pushMemo(push, `rds|${outboundViewKey(proxy, push)}|${name}`, () => sidecarRouteConfiguration(proxy, push, name));
 }
 
 /** The RDS generator: the requested names, or every name the proxy's listeners reference. */
