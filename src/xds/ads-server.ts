@@ -181,8 +181,12 @@ export class AdsServer {
   private connectionSeq = 0;
   private ownServer: grpc.Server | undefined;
   private readonly versionLabel: string;
+  private readonly hostCache = new Map<string, string | undefined>();
   /** Encodings by generated object (see `encoded`). */
   private readonly encodings = new WeakMap<object, { name: string; typeUrl: TypeUrlValue; resource: GeneratedResource }>();
+  /** Encodings by content, used since the current push started, and during the previous one (see `encoded`). */
+  private contentNow = new Map<string, GeneratedResource>();
+  private contentPrevious = new Map<string, GeneratedResource>();
 
   constructor(private readonly options: AdsServerOptions = {}) {
     this.metrics = options.metrics ?? new MetricsRegistry();
@@ -277,6 +281,8 @@ export class AdsServer {
     const first = this.push === undefined;
     this.push = push;
     this.pushSeq++;
+    this.contentPrevious = this.contentNow;
+    this.contentNow = new Map();
     const since = performance.now();
     for (const c of this.connections) {
       if (!c.proxy || c.closed) continue;
@@ -408,7 +414,9 @@ export class AdsServer {
     const nonce = String(req.response_nonce ?? '');
     const existing = conn.state.watch(typeUrl);
     // Probe the subscription change on a copy: a stale request must not change anything.
-    const probe: TypeWatch | undefined = existing && { ...existing, names: new Set(existing.names) };
+    // applySotwNames replaces `names` rather than mutating it, so a shallow copy suffices
+    // (Optimization: an ACK of 2000 EDS names no longer copies the subscription twice).
+    const probe: TypeWatch | undefined = existing && { ...existing };
     const changed = probe ? applySotwNames(probe, typeUrl, names, false) : true;
     const decision = classifyRequest(
       { protocol: 'sotw', nonce, versionInfo: String(req.version_info ?? ''), errorMessage: errorDetail(req), subscriptionChanged: changed },
@@ -419,7 +427,12 @@ export class AdsServer {
       return;
     }
     const watch = conn.state.ensureWatch(typeUrl);
-    applySotwNames(watch, typeUrl, names, decision.kind === 'initial');
+    // Only the first request of a type is `initial`; any later one is what the probe computed.
+    if (!existing) applySotwNames(watch, typeUrl, names, true);
+    else if (changed) {
+      watch.wildcard = probe!.wildcard;
+      watch.names = probe!.names;
+    }
     if (decision.kind === 'ack') this.recordAck(conn, typeUrl, decision.version, nonce);
     if (decision.kind === 'nack' && !decision.repeated) this.recordNack(conn, typeUrl, watch, decision.version, nonce, decision.message);
     if (decision.kind === 'initial' || decision.respond) this.respond(conn, typeUrl, []);
@@ -506,17 +519,33 @@ export class AdsServer {
   }
 
   /**
-   * The encoding of one generated resource. Optimization: generators hand the same frozen object to
-   * every proxy that shares it (generators/push-memo.ts), so encodings (and their content hashes)
-   * are cached by object identity: a push to 2000 proxies encodes each shared resource once. The
-   * cache holds objects weakly, so it never outlives the pushes that made them; an object seen
-   * under another name or type is encoded afresh rather than trusted.
+   * The encoding of one generated resource. Optimization, in two levels (encoding is the most
+   * expensive step of a push: encode.ts checks every field against Envoy's protos):
+   * - by object identity: generators hand the same frozen object to every proxy that shares it
+   *   (generators/push-memo.ts), so a push to 2000 proxies encodes each shared resource once. The
+   *   WeakMap never outlives the objects; an object seen under another name or type is not trusted.
+   * - by content, across pushes: a new push rebuilds every object, but most are equal to the last
+   *   push's (and a proxy's own inbound listeners and clusters never change with a route edit).
+   *   The key is the type, the name and a SHA-256 of the object's JSON; entries live for the push
+   *   that used them and the next one (two generations), so the cache is bounded by what two
+   *   pushes produce. JSON equality implies equal encodings because encode.ts skips undefined and
+   *   null fields as JSON drops them; objects JSON cannot express (BigInt) are simply not cached.
    */
   private encoded(r: XdsResource): GeneratedResource {
     const hit = this.encodings.get(r.resource);
     if (hit && hit.name === r.name && hit.typeUrl === r.typeUrl) return hit.resource;
-    const bytes = encodeResource(r);
-    const resource: GeneratedResource = { name: r.name, version: resourceVersion(bytes), bytes };
+    let key: string | undefined;
+    try {
+      key = `${r.typeUrl} ${r.name} ${createHash('sha256').update(JSON.stringify(r.resource)).digest('base64url')}`;
+    } catch {
+      key = undefined;
+    }
+    let resource = key === undefined ? undefined : (this.contentNow.get(key) ?? this.contentPrevious.get(key));
+    if (!resource) {
+      const bytes = encodeResource(r);
+      resource = { name: r.name, version: resourceVersion(bytes), bytes };
+    }
+    if (key !== undefined) this.contentNow.set(key, resource);
     this.encodings.set(r.resource, { name: r.name, typeUrl: r.typeUrl, resource });
     return resource;
   }
@@ -622,6 +651,18 @@ export class AdsServer {
     return this.draining;
   }
 
+  /**
+   * hostOfClusterName, remembered: an EDS-only push asks it for every subscribed name of every
+   * proxy (2000 × 2000 splits at 1000 services). Bounded: cleared when it outgrows any real mesh.
+   */
+  private hostOf(name: string): string | undefined {
+    if (this.hostCache.has(name)) return this.hostCache.get(name);
+    if (this.hostCache.size >= 200_000) this.hostCache.clear();
+    const host = hostOfClusterName(name);
+    this.hostCache.set(name, host);
+    return host;
+  }
+
   /** One push to one connection, in Istio's order; EDS-only pushes regenerate only the changed hosts. */
   private pushConnection(conn: Connection, push: PushContext, request: PushRequest): void {
     const types = request.full ? PUSH_ORDER : [TypeUrl.ClusterLoadAssignment];
@@ -632,16 +673,17 @@ export class AdsServer {
       const names = requestedNames(watch);
       if (!request.full && request.edsHosts && names) {
         const affected = names.filter((n) => {
-          const host = hostOfClusterName(n);
+          const host = this.hostOf(n);
           return host === undefined || request.edsHosts!.has(host);
         });
         if (affected.length === 0) continue;
         const fresh = this.generate(conn, push, typeUrl, affected);
         if (!fresh) continue;
         const previous = this.cache.type(conn.state.connectionId, typeUrl)!.resources;
+        const affectedSet = new Set(affected);
         generated = new Map();
         for (const n of names) {
-          const r = affected.includes(n) ? fresh.get(n) : previous.get(n);
+          const r = affectedSet.has(n) ? fresh.get(n) : previous.get(n);
           if (r) generated.set(n, r);
         }
       } else {

@@ -197,27 +197,39 @@ function inboundPassthroughCluster(push: PushContext): Msg {
   return { ...passthroughCluster(push, INBOUND_PASSTHROUGH_CLUSTER_IPV4), upstreamBindConfig: { sourceAddress: { address: INBOUND_PASSTHROUGH_BIND_IPV4, portValue: 0 } } };
 }
 
+/** The outbound clusters of a proxy's view, names unique (first wins), with their names and resource wrappers. */
+interface OutboundClusters {
+  clusters: readonly Msg[];
+  names: ReadonlySet<string>;
+  resources: readonly XdsResource[];
+}
+
 /**
- * All clusters of `proxy`, first definition of a name winning (Istio's normalizeClusters). A
- * sidecar gets outbound clusters for its Sidecar scope, BlackHole and Passthrough, inbound
- * clusters and the inbound passthrough cluster; a gateway gets outbound clusters for every service
- * visible to it and BlackHole.
+ * Optimization: the outbound part depends on the scope, the proxy type and (through DestinationRule
+ * lookup) its namespace, so it is built once per such view and push (push-memo.ts).
  */
-export function buildClusters(proxy: Proxy, push: PushContext): Msg[] {
+function outboundClusters(proxy: Proxy, push: PushContext): OutboundClusters {
   const scope = push.sidecarScope(proxy);
-  // Optimization: the outbound part depends on the scope, the proxy type and (through DestinationRule lookup) its namespace.
-  const outbound = pushMemo(push, `cds-outbound|${proxy.type}|${objectId(scope)}|${proxy.namespace}`, () => {
-    const list: Msg[] = [];
+  return pushMemo(push, `cds-outbound|${proxy.type}|${objectId(scope)}|${proxy.namespace}`, () => {
+    const clusters: Msg[] = [];
+    const names = new Set<string>();
     for (const service of scope.services) {
       for (const port of service.ports) {
         if (port.protocol === 'UDP') continue;
-        list.push(...outboundClustersForPort(proxy, push, service, port));
+        for (const c of outboundClustersForPort(proxy, push, service, port)) {
+          if (names.has(c.name as string)) continue;
+          names.add(c.name as string);
+          clusters.push(c);
+        }
       }
     }
-    return list;
+    return { clusters, names, resources: clusters.map((c) => ({ name: c.name as string, typeUrl: TypeUrl.Cluster, resource: c })) };
   });
-  const out: Msg[] = [...outbound];
-  out.push(pushMemo(push, 'cds-blackhole', () => blackHoleCluster(push)));
+}
+
+/** The clusters after the outbound ones: fixed ones (shared) and the proxy's own inbound clusters, names not yet taken. */
+function otherClusters(proxy: Proxy, push: PushContext, taken: ReadonlySet<string>): Msg[] {
+  const out: Msg[] = [pushMemo(push, 'cds-blackhole', () => blackHoleCluster(push))];
   if (proxy.type === 'sidecar') {
     out.push(pushMemo(push, 'cds-passthrough', () => passthroughCluster(push)));
     out.push(...inboundClusters(proxy, push));
@@ -226,13 +238,25 @@ export function buildClusters(proxy: Proxy, push: PushContext): Msg[] {
   const seen = new Set<string>();
   return out.filter((c) => {
     const name = c.name as string;
-    if (seen.has(name)) return false;
+    if (taken.has(name) || seen.has(name)) return false;
     seen.add(name);
     return true;
   });
 }
 
-/** The CDS generator: every cluster of the proxy (CDS is not subscribed to by name). */
-export const generateClusters: Generator = (proxy, push): XdsResource[] =>
-  buildClusters(proxy, push).map((c) => ({ name: c.name as string, typeUrl: TypeUrl.Cluster, resource: c }));
+/**
+ * All clusters of `proxy`, first definition of a name winning (Istio's normalizeClusters). A
+ * sidecar gets outbound clusters for its Sidecar scope, BlackHole and Passthrough, inbound
+ * clusters and the inbound passthrough cluster; a gateway gets outbound clusters for every service
+ * visible to it and BlackHole. Outbound and fixed clusters are frozen objects shared between proxies.
+ */
+export function buildClusters(proxy: Proxy, push: PushContext): Msg[] {
+  const outbound = outboundClusters(proxy, push);
+  return [...outbound.clusters, ...otherClusters(proxy, push, outbound.names)];
+}
 
+/** The CDS generator: every cluster of the proxy (CDS is not subscribed to by name). */
+export const generateClusters: Generator = (proxy, push): XdsResource[] => {
+  const outbound = outboundClusters(proxy, push);
+  return [...outbound.resources, ...otherClusters(proxy, push, outbound.names).map((c) => ({ name: c.name as string, typeUrl: TypeUrl.Cluster, resource: c }))];
+};

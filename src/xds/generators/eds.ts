@@ -6,7 +6,7 @@ import { buildClusters } from './cds.js';
 import { parseSubsetKey } from './cluster-names.js';
 import type { Msg } from './envoy-values.js';
 import { localityLbEndpoints } from './locality-endpoints.js';
-import { objectId, pushMemo } from './push-memo.js';
+import { frozen, objectId, pushMemo, pushTable } from './push-memo.js';
 import { subsetLabels } from './traffic-policy.js';
 
 /**
@@ -44,9 +44,24 @@ export function edsClusterNames(proxy: Proxy, push: PushContext): string[] {
     .map((c) => c.name as string);
 }
 
-/** The EDS generator: the requested cluster names (or all EDS clusters of the proxy). */
+/**
+ * The EDS generator: the requested cluster names (or all EDS clusters of the proxy). Optimization:
+ * an assignment depends on the proxy only through its scope (visibility) and namespace
+ * (DestinationRule lookup), so each name is answered once per such view and push, and the
+ * resource objects themselves are shared.
+ */
 export const generateEndpoints: Generator = (proxy, push, names): XdsResource[] => {
-  const visible = visibleHosts(proxy, push);
+  const table = pushTable<XdsResource>(push, `eds-view|${objectId(push.sidecarScope(proxy))}|${proxy.namespace}`);
   const wanted = names ?? edsClusterNames(proxy, push);
-  return wanted.map((name) => ({ name, typeUrl: TypeUrl.ClusterLoadAssignment, resource: clusterLoadAssignment(proxy, push, name, visible) }));
+  const out: XdsResource[] = new Array(wanted.length);
+  for (let i = 0; i < wanted.length; i++) {
+    const name = wanted[i]!;
+    let r = table.get(name);
+    if (!r) {
+      r = frozen({ name, typeUrl: TypeUrl.ClusterLoadAssignment, resource: clusterLoadAssignment(proxy, push, name, visibleHosts(proxy, push)) });
+      table.set(name, r);
+    }
+    out[i] = r;
+  }
+  return out;
 };

@@ -55,6 +55,33 @@ export function pushMemo<T>(push: PushContext, key: string, build: () => T): T {
   return v;
 }
 
+const tables = new WeakMap<PushContext, Map<string, Map<string, unknown>>>();
+
+/**
+ * A per-push table for answers looked up by name under one memo key (e.g. one proxy view's load
+ * assignments by cluster name): resolve the table once, then one Map lookup per name instead of
+ * one memo key string per name. Values put in it must be frozen (`frozen`) since they are shared
+ * like `pushMemo`'s.
+ */
+export function pushTable<V>(push: PushContext, table: string): Map<string, V> {
+  let byTable = tables.get(push);
+  if (!byTable) {
+    byTable = new Map();
+    tables.set(push, byTable);
+  }
+  let t = byTable.get(table);
+  if (!t) {
+    t = new Map();
+    byTable.set(table, t);
+  }
+  return t as Map<string, V>;
+}
+
+/** Deep-freezes a value about to be shared through a memo table. */
+export function frozen<T>(v: T): T {
+  return deepFreeze(v);
+}
+
 /**
  * Whether mesh-bound VirtualServices visible to this proxy route by the caller's labels
  * (`sourceLabels` in an HTTP, TCP or TLS match), so that route and listener output depends on the
