@@ -528,8 +528,9 @@ export class AdsServer {
    *   push's (and a proxy's own inbound listeners and clusters never change with a route edit).
    *   The key is the type, the name and a SHA-256 of the object's JSON; entries live for the push
    *   that used them and the next one (two generations), so the cache is bounded by what two
-   *   pushes produce. JSON equality implies equal encodings because encode.ts skips undefined and
-   *   null fields as JSON drops them; objects JSON cannot express (BigInt) are simply not cached.
+   *   pushes produce. Equal JSON implies equal encodings: the only values JSON conflates are
+   *   undefined fields (dropped; encode.ts skips them too) and non-finite numbers (which no
+   *   generator emits); objects JSON cannot express (BigInt) are simply not cached.
    */
   private encoded(r: XdsResource): GeneratedResource {
     const hit = this.encodings.get(r.resource);
