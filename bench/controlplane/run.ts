@@ -1,7 +1,7 @@
 // Control-plane scale benchmark: Discovery (measured alone in a child process) serving S services to M simulated sidecars; connect, config-change and endpoint-change scenarios.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -236,8 +236,12 @@ function pushBreakdown(pushes: PushRecord[], since: number, t0: number): Array<R
 
 // ---- one run (one xDS mode) ----
 
-async function runMode(o: Options, mode: 'sotw' | 'delta'): Promise<Record<string, unknown>> {
+async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Promise<Record<string, unknown>> {
   const timeoutMs = o.timeoutS * 1000;
+  // Other work on the machine skews every number here: record the load the run started under
+  // (after the first mode it includes this benchmark's own previous run, so only the first warns).
+  const loadAtStart = loadavg()[0]!;
+  if (first && loadAtStart > 0.5 * cpus().length) log(`warning: 1-minute load average is ${loadAtStart.toFixed(2)} on ${cpus().length} CPUs; results will be slower than on an idle machine`);
   const shape = meshShape(o.services);
   const label = `${mode} ${o.services} services × ${o.proxies} proxies, ${o.isolation === 'namespace' ? 'namespace isolation' : 'no isolation (every proxy sees every service)'}`;
   log(`\n== ${label}`);
@@ -356,7 +360,7 @@ async function runMode(o: Options, mode: 'sotw' | 'delta'): Promise<Record<strin
       services: o.services,
       proxies: o.proxies,
       isolation: o.isolation,
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, platform: process.platform },
+      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, platform: process.platform, loadAverage1mAtStart: round1(loadAtStart), loadAverage1mAtEnd: round1(loadavg()[0]!) },
       date: new Date().toISOString(),
       options: { channels: o.channels, configTrials: o.configTrials, edsTrials: o.edsTrials, bulk: o.bulk, timeoutS: o.timeoutS, debounceAfterMs: o.debounceAfterMs ?? 'default (MELTEMI_DEBOUNCE_AFTER_MS, 100)' },
       setup: { objects: d.ready.resources, setupMs: round1(d.ready.setupMs) },
@@ -430,7 +434,7 @@ async function main(): Promise<void> {
   const started = monoMs();
   const results: Record<string, unknown>[] = [];
   for (const mode of o.modes) {
-    const r = await runMode(o, mode);
+    const r = await runMode(o, mode, results.length === 0);
     const suffix = `${o.isolation === 'none' ? '-no-isolation' : ''}${o.debounceAfterMs !== undefined ? `-debounce${o.debounceAfterMs}ms` : ''}`;
     const file = join(o.outDir, `controlplane-${mode}-${o.services}x${o.proxies}${suffix}.json`);
     writeFileSync(file, `${JSON.stringify(r, null, 2)}\n`);
