@@ -1,7 +1,7 @@
 // Control-plane scale benchmark: Discovery (measured alone in a child process) serving S services to M simulated sidecars; connect, config-change and endpoint-change scenarios.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -245,15 +245,19 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
   const shape = meshShape(o.services);
   const label = `${mode} ${o.services} services × ${o.proxies} proxies, ${o.isolation === 'namespace' ? 'namespace isolation' : 'no isolation (every proxy sees every service)'}`;
   log(`\n== ${label}`);
-  // One directory per run: V8 writes one profile per thread (tsx's loader runs in a worker), the main thread's is the big one.
-  const profileDir = join(o.outDir, 'profiles', `discovery-${mode}-${o.services}x${o.proxies}`);
-  if (o.profile) mkdirSync(profileDir, { recursive: true });
+  // One directory per process, outside the results: V8 writes one profile per thread (tsx's loader
+  // runs in a worker); the main thread's is the big one.
+  const profileDir = join(tmpdir(), 'meltemi-bench-profiles', `discovery-${mode}-${o.services}x${o.proxies}`);
+  if (o.profile) {
+    mkdirSync(profileDir, { recursive: true });
+    log(`CPU profiles: ${profileDir} and ${profileDir.replace('discovery-', 'clients-')} (summarise with bench/controlplane/profile-top.ts)`);
+  }
   const discoveryArgs = ['--services', String(o.services), '--isolation', o.isolation, ...(o.debounceAfterMs !== undefined ? ['--debounce-after-ms', String(o.debounceAfterMs)] : [])];
   const d = await Child.start<DiscoveryReady>('discovery', 'discovery-child.ts', discoveryArgs, o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [], timeoutMs);
   let clients: Child | undefined;
   try {
     log(`discovery pid ${d.ready.pid}: ${d.ready.resources} objects, set up in ${round1(d.ready.setupMs)} ms, xDS ${d.ready.xdsAddress}`);
-    const clientsProfileDir = join(o.outDir, 'profiles', `clients-${mode}-${o.services}x${o.proxies}`);
+    const clientsProfileDir = profileDir.replace('discovery-', 'clients-');
     if (o.profile) mkdirSync(clientsProfileDir, { recursive: true });
     const c = await Child.start<{ pid: number }>(
       'clients',
@@ -391,10 +395,11 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
       },
       clientsProcess: { pid: c.ready.pid, cpuS: round1(clientUsage.cpuUserS + clientUsage.cpuSystemS), rssMB: round1(clientUsage.rssBytes / 2 ** 20) },
       goals: {
-        configConvergedWithin1s: { goal: 'every proxy ACKs a config change within 1 s', met: configTrials.length > 0 && configTrials.every((t) => t.within1s === t.expected && !t.timedOut), worstMs: configAll.at(-1) ?? null },
+        // met: null when the run did not measure it (no trials, or fewer than 500 proxies).
+        configConvergedWithin1s: { goal: 'every proxy ACKs a config change within 1 s', met: configTrials.length > 0 ? configTrials.every((t) => t.within1s === t.expected && !t.timedOut) : null, worstMs: configAll.at(-1) ?? null },
         endpoint500Within100msP99: {
           goal: 'an endpoint change reaches 500 proxies within 100 ms (p99 over trials)',
-          met: to500.length > 0 && (quantile(to500, 0.99) ?? Infinity) <= 100,
+          met: to500.length > 0 ? (quantile(to500, 0.99) ?? Infinity) <= 100 : null,
           p99Ms: quantile(to500, 0.99) ?? null,
           p99AfterDebounceMs: quantile(to500AfterDebounce, 0.99) ?? null,
         },
@@ -443,14 +448,15 @@ async function main(): Promise<void> {
   }
   log(`\n== summary (${round1((monoMs() - started) / 1000)} s)`);
   for (const r of results) {
-    const g = r.goals as Record<string, { met: boolean; worstMs?: number; p99Ms?: number; peakMB?: number }>;
+    const g = r.goals as Record<string, { met: boolean | null; worstMs?: number; p99Ms?: number; peakMB?: number }>;
+    const verdict = (met: boolean | null) => (met === null ? 'not measured' : met ? 'met' : 'NOT met');
     const d = r.discovery as { cpuS: { total: number }; peakRssMB: number };
     const e = r.endpointChange as { edsBytesPerChange: Record<string, number | null> };
     const cn = r.connect as { allReadyMs: number; ready: number; total: number };
     log(
-      `${r.mode}: connect ${cn.ready}/${cn.total} in ${round1(cn.allReadyMs / 1000)} s | config change worst ${g.configConvergedWithin1s!.worstMs} ms (${g.configConvergedWithin1s!.met ? 'met' : 'NOT met'}) | ` +
-        `EDS to 500 p99 ${g.endpoint500Within100msP99!.p99Ms} ms (${g.endpoint500Within100msP99!.met ? 'met' : 'NOT met'}) | EDS bytes/change ${JSON.stringify(e.edsBytesPerChange)} | ` +
-        `CPU ${d.cpuS.total} s | peak RSS ${d.peakRssMB} MB (${g.rssAtMost500MB!.met ? 'met' : 'NOT met'})`,
+      `${r.mode}: connect ${cn.ready}/${cn.total} in ${round1(cn.allReadyMs / 1000)} s | config change worst ${g.configConvergedWithin1s!.worstMs ?? '-'} ms (${verdict(g.configConvergedWithin1s!.met)}) | ` +
+        `EDS to 500 p99 ${g.endpoint500Within100msP99!.p99Ms ?? '-'} ms (${verdict(g.endpoint500Within100msP99!.met)}) | EDS bytes/change ${JSON.stringify(e.edsBytesPerChange)} | ` +
+        `CPU ${d.cpuS.total} s | peak RSS ${d.peakRssMB} MB (${verdict(g.rssAtMost500MB!.met)})`,
     );
   }
 }
