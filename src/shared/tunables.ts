@@ -29,6 +29,11 @@ export const Tunables = {
   maxNesting: intTunable('MELTEMI_MAX_NESTING', 256, 'Deepest nesting of mappings and lists accepted in configuration input.', 1),
   fileStoreDebounceMs: intTunable('MELTEMI_FILE_STORE_DEBOUNCE_MS', 100, 'Quiet period before the file store re-reads a changed directory, in ms.'),
   debounceAfterMs: intTunable('MELTEMI_DEBOUNCE_AFTER_MS', 100, 'Quiet period after the last config or registry change before a push starts, in ms (Istio PILOT_DEBOUNCE_AFTER).'),
+  debounceEdsAfterMs: intTunable(
+    'MELTEMI_DEBOUNCE_EDS_AFTER_MS',
+    10,
+    'Quiet period before a push when only endpoints changed, in ms (at most MELTEMI_DEBOUNCE_AFTER_MS; changes arriving during a push are merged into the next).',
+  ),
   debounceMaxMs: intTunable('MELTEMI_DEBOUNCE_MAX_MS', 10_000, 'Longest a push waits while changes keep arriving, in ms (Istio PILOT_DEBOUNCE_MAX).', 1),
 } as const;
 

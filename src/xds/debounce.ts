@@ -16,11 +16,20 @@ export const realTimers: Timers = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
-/** One request that covers both: full if either is; endpoint hosts united. */
+/**
+ * One request that covers both: full if either is; endpoint hosts united; the changed config
+ * kinds united, and unknown ("anything") as soon as one full request does not say.
+ */
 export function mergePushRequests(a: PushRequest | undefined, b: PushRequest): PushRequest {
-  if (!a) return { full: b.full, ...(b.edsHosts ? { edsHosts: new Set(b.edsHosts) } : {}) };
+  if (!a) return { full: b.full, ...(b.edsHosts ? { edsHosts: new Set(b.edsHosts) } : {}), ...(b.full && b.configKinds ? { configKinds: new Set(b.configKinds) } : {}) };
   const hosts = new Set<string>([...(a.edsHosts ?? []), ...(b.edsHosts ?? [])]);
-  return { full: a.full || b.full, ...(hosts.size > 0 ? { edsHosts: hosts } : {}) };
+  const full = a.full || b.full;
+  // A non-full request changes no config; a full one without kinds may have changed any.
+  const kindsOf = (r: PushRequest): ReadonlySet<string> | undefined => (r.full ? r.configKinds : new Set<string>());
+  const ka = kindsOf(a);
+  const kb = kindsOf(b);
+  const kinds = full && ka && kb ? new Set([...ka, ...kb]) : undefined;
+  return { full, ...(hosts.size > 0 ? { edsHosts: hosts } : {}), ...(kinds ? { configKinds: kinds } : {}) };
 }
 
 export interface DebounceOptions {
@@ -28,6 +37,8 @@ export interface DebounceOptions {
   afterMs?: number;
   /** Push anyway once the first unpushed change is this old (Istio PILOT_DEBOUNCE_MAX). */
   maxMs?: number;
+  /** Quiet period when only endpoints changed (an EDS-only push). */
+  edsAfterMs?: number;
   timers?: Timers;
 }
 
@@ -39,6 +50,7 @@ export interface DebounceOptions {
  */
 export class Debouncer {
   private readonly afterMs: number;
+  private readonly edsAfterMs: number;
   private readonly maxMs: number;
   private readonly timers: Timers;
   private pending: PushRequest | undefined;
@@ -55,6 +67,7 @@ export class Debouncer {
   ) {
     this.afterMs = options.afterMs ?? tunable(Tunables.debounceAfterMs);
     this.maxMs = options.maxMs ?? tunable(Tunables.debounceMaxMs);
+    this.edsAfterMs = Math.min(options.edsAfterMs ?? tunable(Tunables.debounceEdsAfterMs), this.afterMs);
     this.timers = options.timers ?? realTimers;
   }
 
@@ -63,12 +76,17 @@ export class Debouncer {
     if (this.closed) return;
     const now = this.timers.now();
     this.lastAt = now;
+    this.pending = mergePushRequests(this.pending, request);
     if (this.events === 0) {
       this.firstAt = now;
-      this.arm(this.afterMs);
+      this.arm(this.quietMs());
     }
     this.events++;
-    this.pending = mergePushRequests(this.pending, request);
+  }
+
+  /** The quiet period for what is pending: shorter when only endpoints changed. */
+  private quietMs(): number {
+    return this.pending && !this.pending.full ? this.edsAfterMs : this.afterMs;
   }
 
   /** Changes merged but not yet flushed (0 when idle). */
@@ -98,7 +116,8 @@ export class Debouncer {
     const now = this.timers.now();
     const quiet = now - this.lastAt;
     const age = now - this.firstAt;
-    if (quiet >= this.afterMs || age >= this.maxMs) {
+    const afterMs = this.quietMs();
+    if (quiet >= afterMs || age >= this.maxMs) {
       const request = this.pending;
       const events = this.events;
       this.pending = undefined;
@@ -106,7 +125,7 @@ export class Debouncer {
       this.run(request, events);
     } else {
       // Wake when the quiet period would end, or at the max delay, whichever is first.
-      this.arm(Math.min(this.afterMs - quiet, this.maxMs - age));
+      this.arm(Math.min(afterMs - quiet, this.maxMs - age));
     }
   }
 

@@ -39,6 +39,8 @@ export interface DiscoveryOptions {
   /** Debounce overrides (tests). */
   debounceAfterMs?: number;
   debounceMaxMs?: number;
+  /** Quiet period for endpoint-only changes (default MELTEMI_DEBOUNCE_EDS_AFTER_MS). */
+  debounceEdsAfterMs?: number;
 }
 
 function isLoopback(host: string): boolean {
@@ -91,7 +93,11 @@ export class Discovery {
       },
       { host: options.debugHost ?? '127.0.0.1', port: options.debugPort ?? 15014, allowRemote: options.allowRemoteDebug },
     );
-    this.debouncer = new Debouncer((request) => this.pushNow(request), { afterMs: options.debounceAfterMs, maxMs: options.debounceMaxMs });
+    this.debouncer = new Debouncer((request) => this.pushNow(request), {
+      afterMs: options.debounceAfterMs,
+      maxMs: options.debounceMaxMs,
+      edsAfterMs: options.debounceEdsAfterMs,
+    });
   }
 
   /** The PushContext being served. */
@@ -113,7 +119,7 @@ export class Discovery {
     }
     this.unsubscribe.push(
       this.store.watch((e: ConfigEvent) => {
-        if (!REGISTRY_KINDS.has(e.resource.kind)) this.debouncer.enqueue({ full: true });
+        if (!REGISTRY_KINDS.has(e.resource.kind)) this.debouncer.enqueue({ full: true, configKinds: new Set([e.resource.kind]) });
       }),
       this.registry.onChange((change) => this.debouncer.enqueue(change.kind === 'endpoints' ? { full: false, edsHosts: change.hostnames } : { full: true })),
     );

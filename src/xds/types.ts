@@ -29,6 +29,11 @@ export interface PushRequest {
   full: boolean;
   /** Hostnames whose endpoints changed (for an EDS-only push). */
   edsHosts?: ReadonlySet<string>;
+  /**
+   * On a full push, the kinds of the config objects that changed (Istio's ConfigsUpdated), so
+   * that types they cannot affect are not regenerated. Absent: anything may have changed.
+   */
+  configKinds?: ReadonlySet<string>;
 }
 
 /**

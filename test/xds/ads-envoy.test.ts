@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AdsServer } from '../../src/xds/ads-server.js';
 import { TypeUrl } from '../../src/xds/types.js';
 import { AdsTestClient } from './ads-test-client.js';
-import { ECHO_HOST, echoMesh } from './echo-mesh.js';
+import { ECHO_HOST, applyYaml, echoMesh, virtualServiceYaml } from './echo-mesh.js';
 
 test('an Envoy sidecar gets CDS, EDS, LDS and RDS from the default (Envoy) generators, all within Envoy validation rules', { timeout: 30_000 }, async () => {
   const mesh = echoMesh({ v1: 40001, v2: 40002 });
@@ -36,6 +36,16 @@ test('an Envoy sidecar gets CDS, EDS, LDS and RDS from the default (Envoy) gener
     assert.deepEqual(rds.resources.map((r) => r.name).sort(), [...routeNames].sort());
     c.ack(rds, routeNames);
     assert.deepEqual(buildErrors, []);
+
+    // A VirtualService edit: only the routes are sent (push-needs.test.ts shows CDS/EDS are skipped soundly).
+    const generated: string[] = [];
+    ads.events.on('sent', (e: { typeUrl: string }) => generated.push(e.typeUrl));
+    applyYaml(mesh.store, virtualServiceYaml(50, 50));
+    await ads.setPushContext(mesh.push(), { full: true, configKinds: new Set(['VirtualService']) });
+    const pushed = await c.next();
+    assert.equal(pushed.typeUrl, TypeUrl.RouteConfiguration);
+    assert.deepEqual(generated, [TypeUrl.RouteConfiguration]);
+    assert.match(JSON.stringify(pushed.resources.map((r) => r.body)), /"weight":50/);
   } finally {
     c.close();
     mesh.close();

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -180,13 +181,40 @@ describe('ADS server, state of the world', () => {
     assert.deepEqual(pushed.map((e) => [e.proxyId.split('~')[2], e.typeUrl]), [['eds.default', TypeUrl.ClusterLoadAssignment]]);
     const eds = await c.next();
     assert.equal(eds.typeUrl, TypeUrl.ClusterLoadAssignment);
-    // SotW: the full state of the subscription, with A updated and B as before.
+    // SotW EDS: only the changed load assignment (a client keeps the EDS resources a response leaves out).
     const byName = Object.fromEntries(eds.resources.map((r) => [r.name, r.body]));
-    assert.deepEqual(Object.keys(byName).sort(), [A, B]);
+    assert.deepEqual(Object.keys(byName).sort(), [A]);
     const aEndpoints = (byName[A] as { endpoints: { lb_endpoints: unknown[] }[] }).endpoints[0]!.lb_endpoints;
     assert.equal(aEndpoints.length, 2);
+    // What the proxy runs (the config dump) is still the whole subscription.
+    const dump = h.ads.configDump('eds.default')!.configs.find((x) => String(x['@type']).endsWith('EndpointsConfigDump'))!;
+    assert.deepEqual((dump.dynamic_endpoint_configs as { endpoint_config: { cluster_name: string } }[]).map((e) => e.endpoint_config.cluster_name).sort(), [A, B]);
     c.close();
     other.close();
+  });
+
+  test('an endpoint-only push after a NACKed EDS response resends the whole subscription', async () => {
+    await h.ads.setPushContext(fakePush(baseWorld('p4n')));
+    const c = h.client('sotw', 'sidecar~10.0.0.15~edsnack.default~default.svc.cluster.local');
+    c.request(TypeUrl.ClusterLoadAssignment, [A, B]);
+    const first = await c.next();
+    const acked = once(h.ads.events, 'ack');
+    c.ack(first, [A, B]);
+    await acked;
+    const w1 = baseWorld('p5n');
+    w1.clusters[A] = ['10.1.0.1:8080', '10.1.0.7:8080'];
+    await h.ads.setPushContext(fakePush(w1), { full: false, edsHosts: new Set(['a.default.svc.cluster.local']) });
+    const rejected = await c.next();
+    assert.deepEqual(rejected.resources.map((r) => r.name), [A]);
+    const nacked = once(h.ads.events, 'nack');
+    c.request(TypeUrl.ClusterLoadAssignment, [A, B], { nonce: rejected.nonce, version: first.version }, 'endpoint 10.1.0.7 refused');
+    await nacked;
+    const w2 = baseWorld('p6n');
+    w2.clusters[A] = ['10.1.0.1:8080', '10.1.0.8:8080'];
+    await h.ads.setPushContext(fakePush(w2), { full: false, edsHosts: new Set(['a.default.svc.cluster.local']) });
+    const again = await c.next();
+    assert.deepEqual(again.resources.map((r) => r.name).sort(), [A, B]);
+    c.close();
   });
 
   test('a NACK is recorded with its error, visible in /debug/syncz, and the rejected config is not resent', async () => {

@@ -33,10 +33,10 @@ class FakeTimers implements Timers {
   }
 }
 
-function setup(afterMs = 100, maxMs = 1000) {
+function setup(afterMs = 100, maxMs = 1000, edsAfterMs = afterMs) {
   const timers = new FakeTimers();
   const flushed: { request: PushRequest; events: number; at: number }[] = [];
-  const d = new Debouncer((request, events) => void flushed.push({ request, events, at: timers.now() }), { afterMs, maxMs, timers });
+  const d = new Debouncer((request, events) => void flushed.push({ request, events, at: timers.now() }), { afterMs, maxMs, edsAfterMs, timers });
   return { timers, flushed, d };
 }
 
@@ -68,6 +68,39 @@ test('a burst is merged into one push after the last change goes quiet', () => {
 test('a full change wins over endpoint-only changes in a merge', () => {
   assert.deepEqual(mergePushRequests({ full: false, edsHosts: new Set(['a']) }, { full: true }), { full: true, edsHosts: new Set(['a']) });
   assert.equal(mergePushRequests(undefined, { full: false }).full, false);
+});
+
+test('endpoint-only changes wait only for their own, shorter quiet period', () => {
+  const { timers, flushed, d } = setup(100, 1000, 10);
+  d.enqueue({ full: false, edsHosts: new Set(['a']) });
+  timers.advance(5);
+  d.enqueue({ full: false, edsHosts: new Set(['b']) });
+  timers.advance(9);
+  assert.equal(flushed.length, 0);
+  timers.advance(1);
+  assert.deepEqual(flushed, [{ request: { full: false, edsHosts: new Set(['a', 'b']) }, events: 2, at: 15 }]);
+});
+
+test('a config change joining pending endpoint changes waits for the full quiet period', () => {
+  const { timers, flushed, d } = setup(100, 1000, 10);
+  d.enqueue({ full: false, edsHosts: new Set(['a']) });
+  timers.advance(5);
+  d.enqueue({ full: true, configKinds: new Set(['VirtualService']) });
+  timers.advance(50);
+  assert.equal(flushed.length, 0, 'the endpoint quiet period no longer applies');
+  timers.advance(50);
+  assert.equal(flushed.length, 1);
+  assert.equal(flushed[0]!.at, 105);
+  assert.deepEqual(flushed[0]!.request, { full: true, edsHosts: new Set(['a']), configKinds: new Set(['VirtualService']) });
+});
+
+test('merged requests unite the changed config kinds, and forget them when one change does not say', () => {
+  const vs = { full: true, configKinds: new Set(['VirtualService']) };
+  const gw = { full: true, configKinds: new Set(['Gateway']) };
+  assert.deepEqual(mergePushRequests(vs, gw), { full: true, configKinds: new Set(['VirtualService', 'Gateway']) });
+  assert.deepEqual(mergePushRequests(vs, { full: false, edsHosts: new Set(['a']) }), { full: true, edsHosts: new Set(['a']), configKinds: new Set(['VirtualService']) });
+  assert.deepEqual(mergePushRequests(vs, { full: true }), { full: true });
+  assert.deepEqual(mergePushRequests(undefined, { full: false, configKinds: new Set(['VirtualService']) }), { full: false });
 });
 
 test('changes that never go quiet are pushed at the maximum delay', () => {

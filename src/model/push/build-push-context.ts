@@ -49,6 +49,7 @@ class PushContextImpl implements PushContext {
   private readonly byHostname = new Map<string, { service: Service; visibility: Visibility }>();
   private readonly visibleByNamespace = new Map<string, readonly Service[]>();
   private readonly scopes = new Map<string, ScopeState>();
+  private readonly scopeByProxy = new WeakMap<Proxy, { key: string; state: ScopeState }>();
   private readonly meshVsByScope = new Map<string, readonly VirtualServiceConfig[]>();
   private readonly subsetCache = new Map<string, readonly Endpoint[]>();
   /** Built on first use; a holder object, since the context itself is frozen. */
@@ -98,6 +99,16 @@ class PushContextImpl implements PushContext {
   }
 
   private scopeState(proxy: Proxy): { key: string; state: ScopeState } {
+    // Optimization: generators ask ~6 times per proxy per push; selecting the Sidecar and building
+    // its key each time was 7% of a push. A Proxy object is immutable for its connection.
+    const known = this.scopeByProxy.get(proxy);
+    if (known) return known;
+    const found = this.selectScope(proxy);
+    this.scopeByProxy.set(proxy, found);
+    return found;
+  }
+
+  private selectScope(proxy: Proxy): { key: string; state: ScopeState } {
     // Sidecar resources configure sidecars only; a router gets its namespace's default view (Istio 1.6).
     const sidecar = proxy.type === 'sidecar' ? this.sidecars.select(proxy.namespace, proxy.labels) : undefined;
     const key = scopeKey(proxy.namespace, sidecar);

@@ -17,3 +17,4 @@ export const envoyGenerators: GeneratorSet = {
   [TypeUrl.Cluster]: generateClusters,
   [TypeUrl.ClusterLoadAssignment]: generateEndpoints,
 };
+export { clustersMayChange } from './push-needs.js';

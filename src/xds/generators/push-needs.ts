@@ -1,0 +1,44 @@
+// Which types a full push must regenerate for an Envoy-style proxy, given what changed (Istio's ConfigsUpdated).
+import type { Service } from '../../registry/types.js';
+import type { PushRequest } from '../types.js';
+
+/**
+ * Config kinds that can change an Envoy-style proxy's clusters and endpoints only by changing
+ * which services its scope imports (a Sidecar pulls in the destinations of the VirtualServices it
+ * imports). CDS and EDS otherwise read the registry, DestinationRules, the Sidecar scope and the
+ * mesh config, never routes or gateway servers (cds.ts, eds.ts).
+ */
+const ROUTING_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'Gateway']);
+
+/**
+ * Whether a push may change the clusters and endpoints (CDS, EDS) of a proxy served by
+ * `envoyGenerators`. `before` is the proxy's scope services when its clusters were last
+ * generated, `after` the scope in the push being made. True unless the request is a full push
+ * that says every changed object was of a routing kind, carries no endpoint change, and the
+ * scope imports the same service ports as before. The registry cannot have changed in such a
+ * push: a registry change is a request without kinds, and merging it forgets the kinds
+ * (debounce.ts mergePushRequests).
+ */
+export function clustersMayChange(request: PushRequest, before: readonly Service[] | undefined, after: readonly Service[]): boolean {
+  if (!request.full || !request.configKinds || request.edsHosts) return true;
+  for (const kind of request.configKinds) if (!ROUTING_KINDS.has(kind)) return true;
+  return before === undefined || !sameServicePorts(before, after);
+}
+
+/** Same services (by hostname and namespace) with the same ports, in the same order. */
+function sameServicePorts(a: readonly Service[], b: readonly Service[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (x.hostname !== y.hostname || x.namespace !== y.namespace || x.ports.length !== y.ports.length) return false;
+    for (let j = 0; j < x.ports.length; j++) {
+      const p = x.ports[j]!;
+      const q = y.ports[j]!;
+      if (p.port !== q.port || p.name !== q.name || p.protocol !== q.protocol) return false;
+    }
+  }
+  return true;
+}
