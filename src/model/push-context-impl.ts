@@ -1,2 +1,2 @@
 // Entry point of the PushContext implementation (the indexes live in ./push/, one file per concept).
-export { buildPushContext } from './push/build-push-context.js';
+export { buildPushContext, withEndpointsOf } from './push/build-push-context.js';

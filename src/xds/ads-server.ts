@@ -642,6 +642,7 @@ export class AdsServer {
   private drain(): Promise<void> {
     if (!this.draining) {
       this.draining = (async () => {
+        let sliceStart = performance.now();
         while (this.queue.size > 0) {
           const conn = this.queue.values().next().value as Connection;
           this.queue.delete(conn);
@@ -656,8 +657,13 @@ export class AdsServer {
               this.log.error('push to a proxy failed', { connection: conn.state.connectionId, error: errorMessage(e) });
             }
           }
-          // Let requests and other I/O in between proxies: a push to thousands must not stall the loop.
-          await new Promise<void>((resolve) => setImmediate(resolve));
+          // Let requests and other I/O in every few milliseconds: a push to thousands must not
+          // stall the loop. Optimization: not after every proxy; a loop turn per proxy (with the
+          // ACKs it lets in) doubled the time to reach the 500th proxy of an endpoint push.
+          if (performance.now() - sliceStart >= DRAIN_SLICE_MS) {
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            sliceStart = performance.now();
+          }
         }
       })().finally(() => {
         this.draining = undefined;
@@ -718,6 +724,9 @@ export class AdsServer {
     this.cache.setPushVersion(conn.state.connectionId, push.version);
   }
 }
+
+/** Longest the push queue runs before it yields to I/O, in ms. */
+const DRAIN_SLICE_MS = 5;
 
 function errorDetail(req: Record<string, unknown>): string | undefined {
   const d = req.error_detail as { code?: number; message?: string } | undefined;

@@ -7,7 +7,7 @@ import { FileStore } from '../config/file-store.js';
 import { formatFinding, type Finding } from '../config/findings.js';
 import type { ConfigEvent, ConfigStore } from '../config/store.js';
 import { meshConfig, meshConfigFromControlPlane, type MeshConfig } from '../model/mesh-config.js';
-import { buildPushContext } from '../model/push/build-push-context.js';
+import { buildPushContext, withEndpointsOf } from '../model/push/build-push-context.js';
 import type { PushContext } from '../model/push-context.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import { MeshError } from '../shared/errors.js';
@@ -137,9 +137,10 @@ export class Discovery {
 
   /** Builds a PushContext from the store and registry as they are now and pushes it. */
   private async pushNow(request: PushRequest): Promise<void> {
-    const mesh = meshConfigOf(this.store, this.options.mesh);
     const version = `${new Date().toISOString()}/${++this.pushCount}`;
-    const push = buildPushContext(this.store, this.registry.snapshot(), mesh, version);
+    const registry = this.registry.snapshot();
+    // Only endpoints changed: keep the config indexes and Sidecar scopes of the last push.
+    const push = (!request.full && this.push && withEndpointsOf(this.push, registry, version)) || buildPushContext(this.store, registry, meshConfigOf(this.store, this.options.mesh), version);
     this.push = push;
     for (const m of push.messages) this.options.logger?.warn(`${m.resource}: ${m.message}`, { level: m.level });
     await this.ads.setPushContext(push, request);

@@ -34,65 +34,62 @@ export interface DeltaResponseWire {
 const SOTW_KEYS = new Set(['version_info', 'resources', 'type_url', 'nonce', 'control_plane']);
 const DELTA_KEYS = new Set(['system_version_info', 'resources', 'type_url', 'nonce', 'removed_resources', 'control_plane']);
 
-/** Collects pieces and their total length; `finish` copies them once into one buffer. */
-class Pieces {
-  readonly parts: Uint8Array[] = [];
-  length = 0;
+const varintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+/** Size of a length-delimited field with a one-byte tag (every field here is numbered below 16). */
+const fieldSize = (bodyLength: number): number => 1 + varintSize(bodyLength) + bodyLength;
 
-  bytes(b: Uint8Array): void {
-    this.parts.push(b);
-    this.length += b.length;
+/** Writes into a buffer sized exactly beforehand (a first pass computes every length). */
+class Out {
+  readonly buf: Buffer;
+  private pos = 0;
+
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size);
   }
 
-  varint(n: number): void {
-    const out: number[] = [];
+  private varint(n: number): void {
     while (n > 0x7f) {
-      out.push((n & 0x7f) | 0x80);
-      n = Math.floor(n / 128);
+      this.buf[this.pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
     }
-    out.push(n);
-    this.bytes(Uint8Array.from(out));
+    this.buf[this.pos++] = n;
   }
 
-  /** A length-delimited field (`tag` = field number << 3 | 2). */
-  delimited(tag: number, body: Uint8Array): void {
-    this.varint(tag);
-    this.varint(body.length);
-    this.bytes(body);
+  /** Tag and length of a length-delimited field (`field` < 16). */
+  head(field: number, length: number): void {
+    this.buf[this.pos++] = (field << 3) | 2;
+    this.varint(length);
   }
 
-  /** A string field (written even when empty, as protobufjs writes any field that is set). */
-  string(tag: number, s: string): void {
-    this.delimited(tag, Buffer.from(s, 'utf8'));
+  /** A string field whose UTF-8 length is `length` (written even when empty, as protobufjs writes any field that is set). */
+  string(field: number, s: string, length: number): void {
+    this.head(field, length);
+    this.pos += this.buf.write(s, this.pos, length, 'utf8');
   }
 
-  /** A nested message field whose body is `inner`. */
-  message(tag: number, inner: Pieces): void {
-    this.varint(tag);
-    this.varint(inner.length);
-    this.parts.push(...inner.parts);
-    this.length += inner.length;
+  bytes(field: number, b: Uint8Array): void {
+    this.head(field, b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
   }
 
   finish(): Buffer {
-    return Buffer.concat(this.parts, this.length);
+    if (this.pos !== this.buf.length) throw new Error(`response encoding wrote ${this.pos} bytes, sized ${this.buf.length}`);
+    return this.buf;
   }
 }
 
-const tag = (field: number): number => (field << 3) | 2;
+const utf8 = (s: string): number => Buffer.byteLength(s, 'utf8');
 
-function any(a: AnyWire): Pieces {
-  const p = new Pieces();
-  p.string(tag(1), a.type_url);
-  p.delimited(tag(2), a.value);
-  return p;
+/** Body length of an Any (type_url = 1, value = 2). */
+function anySize(a: AnyWire, typeUrlLength: number): number {
+  return fieldSize(typeUrlLength) + fieldSize(a.value.length);
 }
 
-function controlPlane(cp: { identifier: string } | undefined): Pieces | undefined {
-  if (!cp) return undefined;
-  const p = new Pieces();
-  p.string(tag(1), cp.identifier);
-  return p;
+function writeAny(out: Out, field: number, a: AnyWire, typeUrlLength: number): void {
+  out.head(field, anySize(a, typeUrlLength));
+  out.string(1, a.type_url, typeUrlLength);
+  out.bytes(2, a.value);
 }
 
 function hasOnly(o: object, keys: ReadonlySet<string>): boolean {
@@ -119,31 +116,59 @@ export function isDeltaResponseWire(o: Record<string, unknown>): o is Record<str
 
 /** envoy.service.discovery.v3.DiscoveryResponse. */
 export function encodeSotwResponse(r: SotwResponseWire): Buffer {
-  const p = new Pieces();
-  p.string(tag(1), r.version_info);
-  for (const a of r.resources) p.message(tag(2), any(a));
-  p.string(tag(4), r.type_url);
-  p.string(tag(5), r.nonce);
-  const cp = controlPlane(r.control_plane);
-  if (cp) p.message(tag(6), cp);
-  return p.finish();
+  const versionLength = utf8(r.version_info);
+  const typeLength = utf8(r.type_url);
+  const nonceLength = utf8(r.nonce);
+  const urlLengths = r.resources.map((a) => (a.type_url === r.type_url ? typeLength : utf8(a.type_url)));
+  const idLength = r.control_plane ? utf8(r.control_plane.identifier) : 0;
+  let size = fieldSize(versionLength) + fieldSize(typeLength) + fieldSize(nonceLength);
+  r.resources.forEach((a, i) => (size += fieldSize(anySize(a, urlLengths[i]!))));
+  if (r.control_plane) size += fieldSize(fieldSize(idLength));
+  const out = new Out(size);
+  out.string(1, r.version_info, versionLength);
+  r.resources.forEach((a, i) => writeAny(out, 2, a, urlLengths[i]!));
+  out.string(4, r.type_url, typeLength);
+  out.string(5, r.nonce, nonceLength);
+  if (r.control_plane) {
+    out.head(6, fieldSize(idLength));
+    out.string(1, r.control_plane.identifier, idLength);
+  }
+  return out.finish();
 }
 
 /** envoy.service.discovery.v3.DeltaDiscoveryResponse (Resource: version = 1, resource = 2, name = 3). */
 export function encodeDeltaResponse(r: DeltaResponseWire): Buffer {
-  const p = new Pieces();
-  p.string(tag(1), r.system_version_info);
-  for (const res of r.resources) {
-    const inner = new Pieces();
-    inner.string(tag(1), res.version);
-    inner.message(tag(2), any(res.resource));
-    inner.string(tag(3), res.name);
-    p.message(tag(2), inner);
+  const versionLength = utf8(r.system_version_info);
+  const typeLength = utf8(r.type_url);
+  const nonceLength = utf8(r.nonce);
+  const items = r.resources.map((res) => {
+    const url = res.resource.type_url === r.type_url ? typeLength : utf8(res.resource.type_url);
+    const version = utf8(res.version);
+    const name = utf8(res.name);
+    const body = fieldSize(version) + fieldSize(anySize(res.resource, url)) + fieldSize(name);
+    return { url, version, name, body };
+  });
+  const removedLengths = r.removed_resources.map(utf8);
+  const idLength = r.control_plane ? utf8(r.control_plane.identifier) : 0;
+  let size = fieldSize(versionLength) + fieldSize(typeLength) + fieldSize(nonceLength);
+  for (const it of items) size += fieldSize(it.body);
+  for (const n of removedLengths) size += fieldSize(n);
+  if (r.control_plane) size += fieldSize(fieldSize(idLength));
+  const out = new Out(size);
+  out.string(1, r.system_version_info, versionLength);
+  r.resources.forEach((res, i) => {
+    const it = items[i]!;
+    out.head(2, it.body);
+    out.string(1, res.version, it.version);
+    writeAny(out, 2, res.resource, it.url);
+    out.string(3, res.name, it.name);
+  });
+  out.string(4, r.type_url, typeLength);
+  out.string(5, r.nonce, nonceLength);
+  r.removed_resources.forEach((n, i) => out.string(6, n, removedLengths[i]!));
+  if (r.control_plane) {
+    out.head(7, fieldSize(idLength));
+    out.string(1, r.control_plane.identifier, idLength);
   }
-  p.string(tag(4), r.type_url);
-  p.string(tag(5), r.nonce);
-  for (const name of r.removed_resources) p.delimited(tag(6), Buffer.from(name, 'utf8'));
-  const cp = controlPlane(r.control_plane);
-  if (cp) p.message(tag(7), cp);
-  return p.finish();
+  return out.finish();
 }

@@ -23,12 +23,9 @@ const EMPTY: readonly Endpoint[] = Object.freeze([]);
  */
 export function buildPushContext(store: ConfigStore, registry: RegistrySnapshot, mesh: MeshConfig, version: string): PushContext {
   const list = (kind: string) => store.list({ kind, group: NETWORKING_GROUP });
-  return new PushContextImpl(
-    { virtualServices: list('VirtualService'), destinationRules: list('DestinationRule'), gateways: list('Gateway'), sidecars: list('Sidecar') },
-    registry,
-    Object.freeze({ ...mesh, trustDomainAliases: Object.freeze([...mesh.trustDomainAliases]) as string[] }),
-    version,
-  );
+  const frozenMesh = Object.freeze({ ...mesh, trustDomainAliases: Object.freeze([...mesh.trustDomainAliases]) as string[] });
+  const configs = { virtualServices: list('VirtualService'), destinationRules: list('DestinationRule'), gateways: list('Gateway'), sidecars: list('Sidecar') };
+  return new PushContextImpl(new ConfigView(configs, registry.services, frozenMesh), registry, frozenMesh, version);
 }
 
 /** The networking config a push is built from (already validated by the store). */
@@ -39,32 +36,37 @@ export interface PushConfigs {
   sidecars: readonly Resource[];
 }
 
-class PushContextImpl implements PushContext {
-  readonly messages: readonly PushMessage[];
-  private readonly vs: VirtualServiceIndex;
-  private readonly dr: DestinationRuleIndex;
-  private readonly gw: GatewayIndex;
-  private readonly sidecars: SidecarIndex;
-  /** The registry's services by hostname; when a snapshot holds several, the oldest (Kubernetes first) wins. */
-  private readonly byHostname = new Map<string, { service: Service; visibility: Visibility }>();
-  private readonly visibleByNamespace = new Map<string, readonly Service[]>();
-  private readonly scopes = new Map<string, ScopeState>();
-  private readonly scopeByProxy = new WeakMap<Proxy, { key: string; state: ScopeState }>();
-  private readonly meshVsByScope = new Map<string, readonly VirtualServiceConfig[]>();
-  private readonly subsetCache = new Map<string, readonly Endpoint[]>();
-  /** Built on first use; a holder object, since the context itself is frozen. */
-  private readonly lazy: { inboundByAddress?: ReadonlyMap<string, readonly Endpoint[]> } = {};
-  private readonly inboundCache = new Map<string, readonly Endpoint[]>();
-  private readonly scopeInputs: ScopeInputs;
+/**
+ * The PushContext for an endpoint-only change: `previous`'s config indexes and Sidecar scopes,
+ * `registry`'s endpoints (Istio 1.6 likewise keeps the PushContext on an EDS-only push).
+ * Undefined when `previous` was not built here or `registry` holds other services than the
+ * registry `previous` was built from (a service change not yet pushed): build a full one then.
+ */
+export function withEndpointsOf(previous: PushContext, registry: RegistrySnapshot, version: string): PushContext | undefined {
+  if (!(previous instanceof PushContextImpl) || previous.registry.services !== registry.services) return undefined;
+  return new PushContextImpl(previous.view, registry, previous.mesh, version);
+}
 
-  constructor(
-    configs: PushConfigs,
-    readonly registry: RegistrySnapshot,
-    readonly mesh: MeshConfig,
-    readonly version: string,
-  ) {
-    const services = [...registry.services].sort(servicePrecedence);
-    for (const s of services) if (!this.byHostname.has(s.hostname)) this.byHostname.set(s.hostname, { service: s, visibility: visibilityOf(s.exportTo, s.namespace) });
+/**
+ * What a push derives from config and services, not endpoints: indexes and per-scope caches.
+ * Shared by the pushes of endpoint-only changes; its caches fill lazily, so they are not frozen.
+ */
+class ConfigView {
+  readonly messages: readonly PushMessage[];
+  readonly vs: VirtualServiceIndex;
+  readonly dr: DestinationRuleIndex;
+  readonly gw: GatewayIndex;
+  readonly sidecars: SidecarIndex;
+  /** The registry's services by hostname; when a snapshot holds several, the oldest (Kubernetes first) wins. */
+  readonly byHostname = new Map<string, { service: Service; visibility: Visibility }>();
+  readonly visibleByNamespace = new Map<string, readonly Service[]>();
+  readonly scopes = new Map<string, ScopeState>();
+  readonly scopeByProxy = new WeakMap<Proxy, { key: string; state: ScopeState }>();
+  readonly meshVsByScope = new Map<string, readonly VirtualServiceConfig[]>();
+  readonly scopeInputs: ScopeInputs;
+
+  constructor(configs: PushConfigs, services: readonly Service[], mesh: MeshConfig) {
+    for (const s of [...services].sort(servicePrecedence)) if (!this.byHostname.has(s.hostname)) this.byHostname.set(s.hostname, { service: s, visibility: visibilityOf(s.exportTo, s.namespace) });
     this.vs = new VirtualServiceIndex(configs.virtualServices, mesh.clusterDomain);
     this.dr = new DestinationRuleIndex(configs.destinationRules, mesh.rootNamespace, mesh.clusterDomain);
     this.gw = new GatewayIndex(configs.gateways);
@@ -75,16 +77,10 @@ class PushContextImpl implements PushContext {
       visibleServices: (ns) => this.visibleServices(ns),
       meshVirtualServices: (ns) => this.vs.visible(ns, MESH_GATEWAY),
     };
-    Object.freeze(this);
-  }
-
-  service(hostname: string, namespace: string): Service | undefined {
-    const entry = this.byHostname.get(hostname.toLowerCase());
-    return entry && isVisible(entry.visibility, namespace) ? entry.service : undefined;
   }
 
   /** Services exported to `namespace`, sorted by hostname. */
-  private visibleServices(namespace: string): readonly Service[] {
+  visibleServices(namespace: string): readonly Service[] {
     let out = this.visibleByNamespace.get(namespace);
     if (!out) {
       out = Object.freeze(
@@ -98,7 +94,7 @@ class PushContextImpl implements PushContext {
     return out;
   }
 
-  private scopeState(proxy: Proxy): { key: string; state: ScopeState } {
+  scopeState(proxy: Proxy): { key: string; state: ScopeState } {
     // Optimization: generators ask ~6 times per proxy per push; selecting the Sidecar and building
     // its key each time was 7% of a push. A Proxy object is immutable for its connection.
     const known = this.scopeByProxy.get(proxy);
@@ -119,9 +115,32 @@ class PushContextImpl implements PushContext {
     }
     return { key, state };
   }
+}
+
+class PushContextImpl implements PushContext {
+  readonly messages: readonly PushMessage[];
+  private readonly subsetCache = new Map<string, readonly Endpoint[]>();
+  /** Built on first use; a holder object, since the context itself is frozen. */
+  private readonly lazy: { inboundByAddress?: ReadonlyMap<string, readonly Endpoint[]> } = {};
+  private readonly inboundCache = new Map<string, readonly Endpoint[]>();
+
+  constructor(
+    readonly view: ConfigView,
+    readonly registry: RegistrySnapshot,
+    readonly mesh: MeshConfig,
+    readonly version: string,
+  ) {
+    this.messages = view.messages;
+    Object.freeze(this);
+  }
+
+  service(hostname: string, namespace: string): Service | undefined {
+    const entry = this.view.byHostname.get(hostname.toLowerCase());
+    return entry && isVisible(entry.visibility, namespace) ? entry.service : undefined;
+  }
 
   sidecarScope(proxy: Proxy): SidecarScope {
-    return this.scopeState(proxy).state.scope;
+    return this.view.scopeState(proxy).state.scope;
   }
 
   endpoints(hostname: string, port: number, subsetLabels?: Readonly<Record<string, string>>): readonly Endpoint[] {
@@ -140,24 +159,24 @@ class PushContextImpl implements PushContext {
     const h = hostname.toLowerCase();
     // The service's namespace decides step 2 of the lookup; like Istio, it is taken even when the
     // service is not exported to the proxy (the rule's own exportTo still has to admit the proxy).
-    const serviceNamespace = this.byHostname.get(h)?.service.namespace ?? '';
-    return this.dr.lookup(proxy.namespace, h, serviceNamespace);
+    const serviceNamespace = this.view.byHostname.get(h)?.service.namespace ?? '';
+    return this.view.dr.lookup(proxy.namespace, h, serviceNamespace);
   }
 
   virtualServices(proxy: Proxy, gateway: string): readonly VirtualServiceConfig[] {
-    if (gateway !== MESH_GATEWAY) return this.vs.visible(proxy.namespace, gateway);
-    const { key, state } = this.scopeState(proxy);
-    let out = this.meshVsByScope.get(key);
+    if (gateway !== MESH_GATEWAY) return this.view.vs.visible(proxy.namespace, gateway);
+    const { key, state } = this.view.scopeState(proxy);
+    let out = this.view.meshVsByScope.get(key);
     if (!out) {
       out = Object.freeze(VirtualServiceIndex.firstClaimWins(state.meshVirtualServices));
-      this.meshVsByScope.set(key, out);
+      this.view.meshVsByScope.set(key, out);
     }
     return out;
   }
 
   mergedGateway(proxy: Proxy): MergedGateway | undefined {
     if (proxy.type !== 'router') return undefined;
-    return this.gw.merged(proxy.labels);
+    return this.view.gw.merged(proxy.labels);
   }
 
   inboundEndpoints(proxy: Proxy): readonly Endpoint[] {
@@ -177,7 +196,7 @@ class PushContextImpl implements PushContext {
   private addressIndex(): ReadonlyMap<string, readonly Endpoint[]> {
     if (this.lazy.inboundByAddress) return this.lazy.inboundByAddress;
     const index = new Map<string, Endpoint[]>();
-    for (const { service } of this.byHostname.values()) {
+    for (const { service } of this.view.byHostname.values()) {
       for (const p of service.ports) {
         for (const e of this.registry.endpoints(service.hostname, p.port)) {
           const list = index.get(e.address) ?? [];
