@@ -9,7 +9,7 @@ import type { Service } from '../registry/types.js';
 import { MetricsRegistry, type Counter, type Gauge, type Histogram } from '../shared/metrics.js';
 import { classifyRequest } from './ack-nack.js';
 import { mergePushRequests } from './debounce.js';
-import { commitDelta, planDelta } from './delta.js';
+import { commitDelta, planChanged, planDelta } from './delta.js';
 import { decodeMessage, decodeResource, encodeResource } from './encode.js';
 import { clustersMayChange, envoyGenerators } from './generators/index.js';
 import { grpcGenerators } from './generators/grpc.js';
@@ -600,7 +600,8 @@ export class AdsServer {
         control_plane: { identifier: this.options.controlPlaneId ?? 'meltemi' },
       };
     } else {
-      const plan = planDelta(generated, watch, added);
+      // Optimization: an endpoint-only push plans over the changed names only.
+      const plan = changedOnly && !answering ? planChanged(generated, watch, changedOnly) : planDelta(generated, watch, added);
       if (!answering && plan.resources.length === 0 && plan.removed.length === 0 && watch.nonceSent !== '') {
         if (!unchanged) this.cache.recordGenerated(id, typeUrl, generated, version, this.now());
         return;

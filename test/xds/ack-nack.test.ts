@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyRequest, type RequestView } from '../../src/xds/ack-nack.js';
 import { applyDeltaSubscriptions, applySotwNames, newTypeWatch, requestedNames } from '../../src/xds/stream-state.js';
-import { commitDelta, planDelta } from '../../src/xds/delta.js';
+import { commitDelta, planChanged, planDelta } from '../../src/xds/delta.js';
 import type { GeneratedResource } from '../../src/xds/snapshot-cache.js';
 import { TypeUrl } from '../../src/xds/types.js';
 
@@ -84,4 +84,14 @@ test('planDelta sends new and changed resources, removes vanished ones, and repo
   assert.deepEqual(planDelta(gen([['a', '1'], ['b', '2']]), w), { resources: [], removed: [] });
   w.wildcard = true;
   assert.deepEqual(planDelta(gen([['a', '1'], ['b', '2'], ['d', '1']]), w).resources.map((r) => r.name), ['d']);
+});
+
+test('planChanged equals planDelta when only the named resources can differ', () => {
+  const w = newTypeWatch();
+  w.names = new Set(['a', 'b', 'c']);
+  w.known = new Map([['a', '1'], ['b', '1'], ['c', '1']]);
+  const next = gen([['a', '1'], ['b', '2'], ['c', '1']]);
+  assert.deepEqual(planChanged(next, w, new Set(['a', 'b'])), planDelta(next, w));
+  assert.deepEqual(planChanged(next, w, new Set(['a', 'b'])).resources.map((r) => r.name), ['b'], 'a changed nothing after all');
+  assert.deepEqual(planChanged(gen([['z', '1']]), w, new Set(['z'])), { resources: [], removed: [] }, 'z is not subscribed');
 });
