@@ -9,6 +9,7 @@ import type { Service } from '../registry/types.js';
 import { MetricsRegistry, type Counter, type Gauge, type Histogram } from '../shared/metrics.js';
 import { classifyRequest } from './ack-nack.js';
 import { mergePushRequests } from './debounce.js';
+import { envoyConfigDump, type TypeDump } from './config-dump.js';
 import { commitDelta, planChanged, planDelta } from './delta.js';
 import { decodeMessage, decodeResource, encodeResource } from './encode.js';
 import { clustersMayChange, envoyGenerators } from './generators/index.js';
@@ -746,53 +747,18 @@ function typeStatus(url: TypeUrlValue, t: TypeSnapshot): TypeSyncStatus {
   return s;
 }
 
-const ADMIN = 'type.googleapis.com/envoy.admin.v3.';
-const REDACTED = Buffer.from('[redacted]').toString('base64');
-
-/** Envoy redacts private keys in config dumps; so do we (any `private_key` data source). */
-function redactSecrets(o: unknown): unknown {
-  if (Array.isArray(o)) return o.map(redactSecrets);
-  if (o && typeof o === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(o)) out[k] = k === 'private_key' && v && typeof v === 'object' ? { inline_bytes: REDACTED } : redactSecrets(v);
-    return out;
-  }
-  return o;
-}
-
 function configDumpOf(e: ConnectionEntry): { configs: Record<string, unknown>[] } {
-  const decoded = (url: TypeUrlValue) => {
+  const typeDump = (url: TypeUrlValue): TypeDump | undefined => {
     const t = e.types.get(url);
-    const items = t ? [...t.resources.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((r) => ({ name: r.name, resource: decodeResource(url, r.bytes) })) : [];
-    return { t, items, updated: iso(t?.updatedAt || undefined) };
+    if (!t) return undefined;
+    const items = [...t.resources.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((r) => ({ name: r.name, resource: decodeResource(url, r.bytes) }));
+    return { version: t.version, items, updated: iso(t.updatedAt || undefined) };
   };
-  const configs: Record<string, unknown>[] = [];
-  const c = decoded(TypeUrl.Cluster);
-  configs.push({
-    '@type': `${ADMIN}ClustersConfigDump`,
-    version_info: c.t?.version ?? '',
-    dynamic_active_clusters: c.items.map((i) => ({ version_info: c.t!.version, cluster: i.resource, last_updated: c.updated })),
+  return envoyConfigDump({
+    clusters: typeDump(TypeUrl.Cluster),
+    endpoints: typeDump(TypeUrl.ClusterLoadAssignment),
+    listeners: typeDump(TypeUrl.Listener),
+    routes: typeDump(TypeUrl.RouteConfiguration),
+    secrets: typeDump(TypeUrl.Secret),
   });
-  const ep = decoded(TypeUrl.ClusterLoadAssignment);
-  configs.push({
-    '@type': `${ADMIN}EndpointsConfigDump`,
-    dynamic_endpoint_configs: ep.items.map((i) => ({ version_info: ep.t!.version, endpoint_config: i.resource, last_updated: ep.updated })),
-  });
-  const l = decoded(TypeUrl.Listener);
-  configs.push({
-    '@type': `${ADMIN}ListenersConfigDump`,
-    version_info: l.t?.version ?? '',
-    dynamic_listeners: l.items.map((i) => ({ name: i.name, active_state: { version_info: l.t!.version, listener: i.resource, last_updated: l.updated } })),
-  });
-  const r = decoded(TypeUrl.RouteConfiguration);
-  configs.push({
-    '@type': `${ADMIN}RoutesConfigDump`,
-    dynamic_route_configs: r.items.map((i) => ({ version_info: r.t!.version, route_config: i.resource, last_updated: r.updated })),
-  });
-  const s = decoded(TypeUrl.Secret);
-  configs.push({
-    '@type': `${ADMIN}SecretsConfigDump`,
-    dynamic_active_secrets: s.items.map((i) => ({ name: i.name, version_info: s.t!.version, last_updated: s.updated, secret: redactSecrets(i.resource) })),
-  });
-  return { configs };
 }

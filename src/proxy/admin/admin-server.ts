@@ -1,0 +1,163 @@
+// The proxy's admin API (Envoy's on 127.0.0.1:15000: /config_dump, /clusters, /stats, /stats/prometheus, /ready, /server_info, /quitquitquit) and the 15021 readiness probe.
+import * as http from 'node:http';
+import { isIP } from 'node:net';
+import { MeshError } from '../../shared/errors.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../../shared/metrics.js';
+import { envoyConfigDump, type TypeDump } from '../../xds/config-dump.js';
+import type { ProxyConfig } from '../config/proxy-config.js';
+
+/** Envoy's server states as /ready and /server_info report them. */
+export type ServerState = 'PRE_INITIALIZING' | 'INITIALIZING' | 'LIVE' | 'DRAINING';
+
+/** What the admin API reads; the proxy provides it. Every method is cheap and side-effect free except `quit`. */
+export interface AdminSource {
+  config(): ProxyConfig | undefined;
+  state(): ServerState;
+  /** Envoy's /clusters text: `cluster::host:port::field::value` lines. */
+  clusters(): string;
+  /** Envoy's /stats text: `name: value` lines. */
+  stats(): string;
+  /** Prometheus text (Istio's standard metrics and the proxy's own). */
+  prometheus(): string;
+  serverInfo(): Record<string, unknown>;
+  /** Starts a graceful shutdown (drain, then exit). */
+  quit(): void;
+}
+
+export interface AdminOptions {
+  host?: string;
+  /** 15000; 0 picks a free port (tests). */
+  port?: number;
+  /** Serve on a non-loopback address (the admin API exposes configuration and can stop the proxy). */
+  allowRemote?: boolean;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+}
+
+function send(res: http.ServerResponse, status: number, body: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-cache, max-age=0', 'x-content-type-options': 'nosniff' });
+  res.end(body);
+}
+
+function typeDump(config: ProxyConfig, resources: ReadonlyMap<string, Record<string, unknown>>): TypeDump {
+  const items = [...resources.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, resource]) => ({ name, resource }));
+  return { version: String(config.version), items };
+}
+
+/** Envoy's config dump of the active configuration. */
+export function proxyConfigDump(config: ProxyConfig | undefined): { configs: Record<string, unknown>[] } {
+  if (!config) return envoyConfigDump({});
+  const s = config.source;
+  return envoyConfigDump({ clusters: typeDump(config, s.clusters), endpoints: typeDump(config, s.endpoints), listeners: typeDump(config, s.listeners), routes: typeDump(config, s.routes) });
+}
+
+/**
+ * Envoy-compatible admin endpoints. Loopback only unless `allowRemote`; state-changing endpoints
+ * (`/quitquitquit`) accept POST only, so a browser visiting a link cannot stop the proxy.
+ */
+export class AdminServer {
+  private server: http.Server | undefined;
+
+  constructor(
+    private readonly source: AdminSource,
+    private readonly options: AdminOptions = {},
+  ) {}
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const host = this.options.host ?? '127.0.0.1';
+    if (!isLoopback(host) && !this.options.allowRemote) throw new MeshError('MESH_USAGE', `admin address ${host} is not loopback; the admin API exposes configuration and can stop the proxy`);
+    const server = http.createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => this.handle(req, res));
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 15000, host, () => resolve());
+    });
+    const a = server.address() as { address: string; port: number };
+    return { host: a.address, port: a.port };
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const method = req.method ?? 'GET';
+    try {
+      switch (url.pathname) {
+        case '/ready': {
+          const state = this.source.state();
+          return send(res, state === 'LIVE' ? 200 : 503, `${state}\n`);
+        }
+        case '/config_dump':
+          return send(res, 200, `${JSON.stringify(proxyConfigDump(this.source.config()), null, 2)}\n`, 'application/json');
+        case '/clusters':
+          return send(res, 200, this.source.clusters());
+        case '/stats':
+          return send(res, 200, this.source.stats());
+        case '/stats/prometheus':
+          return send(res, 200, this.source.prometheus(), PROMETHEUS_CONTENT_TYPE);
+        case '/server_info':
+          return send(res, 200, `${JSON.stringify({ ...this.source.serverInfo(), state: this.source.state() }, null, 2)}\n`, 'application/json');
+        case '/quitquitquit':
+          if (method !== 'POST') return send(res, 405, 'this endpoint requires POST\n');
+          send(res, 200, 'OK\n');
+          this.source.quit();
+          return;
+        case '/':
+          return send(res, 200, ['/clusters', '/config_dump', '/quitquitquit (POST)', '/ready', '/server_info', '/stats', '/stats/prometheus', ''].join('\n'));
+        default:
+          return send(res, 404, `no admin endpoint ${url.pathname}\n`);
+      }
+    } catch (e) {
+      send(res, 500, `admin error: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  }
+}
+
+/**
+ * Istio's readiness endpoint on 15021 (`/healthz/ready`): 200 once the proxy has its configuration
+ * and listeners, 503 before and while draining. It reveals nothing else, so it may listen on the
+ * pod address for the kubelet.
+ */
+export class HealthServer {
+  private server: http.Server | undefined;
+
+  constructor(
+    private readonly ready: () => boolean,
+    private readonly options: { host?: string; port?: number } = {},
+  ) {}
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const server = http.createServer({ maxHeaderSize: 8 * 1024 }, (req, res) => {
+      if (new URL(req.url ?? '/', 'http://health').pathname !== '/healthz/ready') return send(res, 404, 'not found\n');
+      const ok = this.ready();
+      send(res, ok ? 200 : 503, ok ? '' : 'not ready\n');
+    });
+    server.headersTimeout = 5_000;
+    server.requestTimeout = 10_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 15021, this.options.host ?? '0.0.0.0', () => resolve());
+    });
+    const a = server.address() as { address: string; port: number };
+    return { host: a.address, port: a.port };
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
