@@ -127,6 +127,8 @@ export interface RouteEntry {
   responseHeaders: HeaderMutation;
   fault?: FaultPolicy;
   cors?: CorsPolicy;
+  /** The path prefix a prefix route matches (prefix rewrites replace it). */
+  prefix?: string;
   /** Whether this route matches; `pathOnly` excludes the query, `query` is parsed on demand. */
   matches(req: RouteRequest, pathOnly: string, query: () => ReadonlyMap<string, string>): boolean;
 }
@@ -416,6 +418,8 @@ function routeEntry(v: unknown, path: string): RouteEntry {
     ...perFilter(r.typed_per_filter_config, `${path}.typed_per_filter_config`),
   };
   if (decorator?.operation !== undefined) entry.operation = str(decorator.operation, `${path}.decorator.operation`);
+  const m = r.match as Json;
+  if (typeof m.prefix === 'string') entry.prefix = m.prefix;
   return Object.freeze(entry);
 }
 

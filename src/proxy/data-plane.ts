@@ -1,0 +1,137 @@
+// The data plane of one proxy: the active ProxyConfig, its clusters and connection pools, and the listeners that feed connections to HTTP or TCP handling.
+import type * as net from 'node:net';
+import type { HttpConnectionManagerConfig } from './config/listeners.js';
+import type { ProxyConfig } from './config/proxy-config.js';
+import type { RouteTable } from './config/route-table.js';
+import { DEFAULT_HTTP1_LIMITS, type Http1Limits } from './http1/index.js';
+import { DEFAULT_DOWNSTREAM_OPTIONS, DownstreamConnection } from './http/downstream.js';
+import type { ExchangeContext, ExchangeRecord } from './http/exchange.js';
+import { PoolRegistry } from './http/pool-registry.js';
+import { ListenerManager, type BindPlan, type Dispatch } from './listener-manager.js';
+import { proxyTcp, type TcpRecord } from './network/tcp-proxy.js';
+import { ClusterManager } from './upstream/cluster-manager.js';
+import type { Host } from './upstream/host.js';
+
+export interface DataPlaneOptions {
+  plan: BindPlan;
+  limits?: Http1Limits;
+  headersTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  now?: () => number;
+  random?: () => number;
+  logger?: { warn(msg: string, fields?: object): void; info?(msg: string, fields?: object): void };
+  /** Called for every finished HTTP exchange (metrics, access log). */
+  onHttp?: (record: ExchangeRecord, d: Dispatch) => void;
+  /** Called for every finished TCP connection. */
+  onTcp?: (record: TcpRecord, d: Dispatch) => void;
+  onTcpOpen?: (cluster: string, host: Host, d: Dispatch) => void;
+}
+
+/**
+ * Applies configs and serves traffic. A connection reads the config current when it is accepted;
+ * an HTTP request reads the route table current when its head arrives; neither sees a half-applied
+ * update, because a ProxyConfig is frozen and swapped whole.
+ */
+export class DataPlane {
+  readonly clusters: ClusterManager;
+  readonly listeners: ListenerManager;
+  private readonly pools: PoolRegistry;
+  private readonly limits: Http1Limits;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private current: ProxyConfig | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  /** Requests and connections served (admin /stats). */
+  readonly counters = { downstream_cx_total: 0, downstream_rq_total: 0, downstream_rq_2xx: 0, downstream_rq_3xx: 0, downstream_rq_4xx: 0, downstream_rq_5xx: 0 };
+
+  constructor(private readonly options: DataPlaneOptions) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.limits = options.limits ?? DEFAULT_HTTP1_LIMITS;
+    this.clusters = new ClusterManager({ now: this.now, random: this.random, ...(options.logger ? { logger: options.logger } : {}) });
+    this.pools = new PoolRegistry(this.limits);
+    this.listeners = new ListenerManager(options.plan, (socket, d) => this.onConnection(socket, d), options.logger);
+  }
+
+  get config(): ProxyConfig | undefined {
+    return this.current;
+  }
+
+  /** Swaps in a new config: clusters first (so new routes find their clusters), then listeners. */
+  async apply(config: ProxyConfig): Promise<void> {
+    this.current = config;
+    this.clusters.apply(config);
+    await this.listeners.apply(config);
+  }
+
+  /** Stops accepting; after `graceMs` closes what is left. Resolves when every connection is gone. */
+  async drain(graceMs: number): Promise<void> {
+    await this.listeners.close();
+    if (this.sockets.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          for (const s of this.sockets) s.destroy();
+          resolve();
+        }, graceMs);
+        const check = setInterval(() => {
+          if (this.sockets.size === 0) {
+            clearTimeout(timer);
+            clearInterval(check);
+            resolve();
+          }
+        }, 50);
+      });
+    }
+    this.pools.close();
+    this.clusters.close();
+  }
+
+  private onConnection(socket: net.Socket, d: Dispatch): void {
+    this.counters.downstream_cx_total++;
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const network = d.chain.network;
+    if (network.kind === 'tcp') {
+      proxyTcp(socket, network, {
+        clusters: this.clusters,
+        random: this.random,
+        now: this.now,
+        onOpen: (cluster, host) => this.options.onTcpOpen?.(cluster, host, d),
+        onComplete: (r) => this.options.onTcp?.(r, d),
+      });
+      return;
+    }
+    const hcm = network;
+    new DownstreamConnection(socket, () => this.exchangeContext(hcm, d), {
+      limits: this.limits,
+      headersTimeoutMs: this.options.headersTimeoutMs ?? DEFAULT_DOWNSTREAM_OPTIONS.headersTimeoutMs,
+      idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_DOWNSTREAM_OPTIONS.idleTimeoutMs,
+    });
+  }
+
+  private routesOf(hcm: HttpConnectionManagerConfig): RouteTable | undefined {
+    if (hcm.routes) return hcm.routes;
+    return hcm.rdsName !== undefined ? this.current?.routes.get(hcm.rdsName) : undefined;
+  }
+
+  private exchangeContext(hcm: HttpConnectionManagerConfig, d: Dispatch): ExchangeContext {
+    return {
+      hcm,
+      routes: this.routesOf(hcm),
+      clusters: this.clusters,
+      pools: this.pools,
+      scheme: 'http',
+      now: this.now,
+      random: this.random,
+      onComplete: (r) => {
+        this.counters.downstream_rq_total++;
+        const c = Math.floor(r.responseCode / 100);
+        if (c === 2) this.counters.downstream_rq_2xx++;
+        else if (c === 3) this.counters.downstream_rq_3xx++;
+        else if (c === 4) this.counters.downstream_rq_4xx++;
+        else if (c === 5) this.counters.downstream_rq_5xx++;
+        this.options.onHttp?.(r, d);
+      },
+    };
+  }
+}

@@ -1,0 +1,175 @@
+// Binds the sockets the active listeners need (by the bind plan), hands each accepted connection to its filter chain, and drains listeners that go away.
+import * as net from 'node:net';
+import type { FilterChainConfig, ListenerConfig } from './config/listeners.js';
+import { selectFilterChain } from './config/listeners.js';
+import type { ProxyConfig } from './config/proxy-config.js';
+
+/**
+ * Where listeners are bound. Envoy receives a sidecar's traffic through iptables REDIRECT to 15001
+ * and 15006 and recovers the original destination with SO_ORIGINAL_DST, which Node cannot read. So
+ * a sidecar here binds its listeners explicitly (the "sidecar without iptables" model):
+ * - `outboundAddress`: each outbound per-port listener (`0.0.0.0_9080`) listens on this address and
+ *   its port — the app reaches `reviews:9080` through it (hosts file or HTTP_PROXY);
+ * - `inboundAddress`: each inbound port of virtualInbound (`destination_port` filter chains) listens
+ *   on the workload address, while the app itself listens on 127.0.0.1 (Istio's inbound clusters
+ *   point there);
+ * - a router (gateway) binds its listeners as configured, on `gatewayAddress` when they say 0.0.0.0.
+ * `portOffset` shifts every bound port (tests and several proxies on one host).
+ */
+export interface BindPlan {
+  mode: 'sidecar' | 'router';
+  outboundAddress?: string;
+  inboundAddress?: string;
+  gatewayAddress?: string;
+  portOffset?: number;
+}
+
+/** The facts a filter chain is chosen on, besides the socket. */
+export interface Dispatch {
+  listener: ListenerConfig;
+  chain: FilterChainConfig;
+  /** The port the listener stands for (the service or inbound port, before any offset). */
+  port: number;
+}
+
+export type ConnectionHandler = (socket: net.Socket, d: Dispatch) => void;
+
+interface Binding {
+  key: string;
+  address: string;
+  port: number;
+  server: net.Server;
+  /** How to find the listener and chain for an accepted socket under the config current at that time. */
+  resolve: (config: ProxyConfig) => { listener: ListenerConfig; chain: FilterChainConfig | undefined; port: number } | undefined;
+}
+
+/** Envoy's listener connection_limit default in the hardening guide. */
+const MAX_CONNECTIONS_PER_LISTENER = 10_000;
+
+interface Wanted {
+  key: string;
+  address: string;
+  port: number;
+  resolve: Binding['resolve'];
+}
+
+/** The sockets a config asks for under a plan. */
+export function bindingsFor(config: ProxyConfig, plan: BindPlan): Wanted[] {
+  const out: Wanted[] = [];
+  const offset = plan.portOffset ?? 0;
+  const add = (address: string, port: number, resolve: Binding['resolve']) => out.push({ key: `${address}:${port + offset}`, address, port: port + offset, resolve });
+  for (const l of config.listeners.values()) {
+    const name = l.name;
+    if (plan.mode === 'router') {
+      if (!l.bindToPort) continue;
+      const address = l.address === '0.0.0.0' || l.address === '::' ? (plan.gatewayAddress ?? l.address) : l.address;
+      add(address, l.port, (c) => listenerFacts(c, name, l.port));
+      continue;
+    }
+    if (l.name === 'virtualInbound') {
+      if (!plan.inboundAddress) continue;
+      const ports = new Set(l.filterChains.flatMap((c) => (c.match.destinationPort !== undefined && c.match.destinationPort !== l.port ? [c.match.destinationPort] : [])));
+      for (const p of ports) add(plan.inboundAddress, p, (c) => listenerFacts(c, name, p));
+      continue;
+    }
+    if (l.name === 'virtualOutbound' || l.useOriginalDst) continue; // needs the original destination
+    if (l.direction === 'OUTBOUND' && !l.bindToPort && plan.outboundAddress) {
+      // 0.0.0.0_PORT (HTTP, or TCP without a VIP); a VIP listener (10.0.0.5_3306) only if that address is local.
+      const address = l.address === '0.0.0.0' ? plan.outboundAddress : l.address;
+      add(address, l.port, (c) => listenerFacts(c, name, l.port));
+    }
+  }
+  return out;
+}
+
+function listenerFacts(config: ProxyConfig, name: string, port: number): { listener: ListenerConfig; chain: FilterChainConfig | undefined; port: number } | undefined {
+  const listener = config.listeners.get(name);
+  if (!listener) return undefined;
+  return { listener, chain: undefined, port };
+}
+
+/**
+ * Keeps the bound sockets in line with the config: binds what is new, closes what is gone (a closed
+ * listener stops accepting; its connections finish on their own — Envoy's drain), and leaves the
+ * rest untouched, so a config push never drops a connection.
+ */
+export class ListenerManager {
+  private readonly bindings = new Map<string, Binding>();
+  private config: ProxyConfig | undefined;
+
+  constructor(
+    private readonly plan: BindPlan,
+    private readonly handler: ConnectionHandler,
+    private readonly log: { warn(msg: string, fields?: object): void; info?(msg: string, fields?: object): void } = { warn: () => undefined },
+  ) {}
+
+  /** Addresses bound now (`address:port`). */
+  get bound(): string[] {
+    return [...this.bindings.keys()].sort();
+  }
+
+  async apply(config: ProxyConfig): Promise<void> {
+    this.config = config;
+    const wanted = new Map(bindingsFor(config, this.plan).map((w) => [w.key, w]));
+    for (const [key, b] of this.bindings) {
+      if (!wanted.has(key)) {
+        this.bindings.delete(key);
+        b.server.close();
+      }
+    }
+    await Promise.all(
+      [...wanted.values()].map(async (w) => {
+        const existing = this.bindings.get(w.key);
+        if (existing) {
+          existing.resolve = w.resolve;
+          return;
+        }
+        try {
+          await this.bind(w);
+        } catch (e) {
+          this.log.warn('could not bind a listener', { address: w.key, error: e instanceof Error ? e.message : String(e) });
+        }
+      }),
+    );
+  }
+
+  /** Stops accepting on every listener (drain); existing connections continue. */
+  async close(): Promise<void> {
+    const all = [...this.bindings.values()];
+    this.bindings.clear();
+    await Promise.all(all.map((b) => new Promise<void>((resolve) => b.server.close(() => resolve()))));
+  }
+
+  private bind(w: Wanted): Promise<void> {
+    const server = net.createServer({ noDelay: true, highWaterMark: 32 * 1024 });
+    server.maxConnections = MAX_CONNECTIONS_PER_LISTENER;
+    const binding: Binding = { key: w.key, address: w.address, port: w.port, server, resolve: w.resolve };
+    server.on('connection', (socket) => this.accept(binding, socket));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: w.address, port: w.port }, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.log.warn('listener error', { address: w.key, error: e.message }));
+        this.bindings.set(w.key, binding);
+        this.log.info?.('listening', { address: w.key });
+        resolve();
+      });
+    });
+  }
+
+  private accept(binding: Binding, socket: net.Socket): void {
+    socket.on('error', () => undefined);
+    const config = this.config;
+    const found = config && binding.resolve(config);
+    if (!found) {
+      socket.destroy();
+      return;
+    }
+    const chain = selectFilterChain(found.listener, { destinationIp: socket.localAddress ?? binding.address, destinationPort: found.port, transportProtocol: 'raw_buffer', applicationProtocols: [] });
+    if (!chain) {
+      socket.destroy();
+      return;
+    }
+    this.handler(socket, { listener: found.listener, chain, port: found.port });
+  }
+}
