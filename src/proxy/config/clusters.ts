@@ -165,6 +165,11 @@ export function compileCluster(v: unknown): ClusterConfig {
     transportSocketMatches: Object.freeze(list(c.transport_socket_matches, 'transport_socket_matches').map((m, i) => obj(m, `transport_socket_matches[${i}]`))),
     dnsRefreshMs: durationMs(c.dns_refresh_rate, 'dns_refresh_rate') ?? 5000,
   };
+  // What the balancers would refuse, refused here so the update is NACKed (Envoy's limits).
+  if (out.ringHash.maxRingSize > 8 * 1024 * 1024) throw new ConfigError('ring_hash_lb_config.maximum_ring_size', 'must be at most 8388608');
+  if (out.ringHash.minRingSize > out.ringHash.maxRingSize) throw new ConfigError('ring_hash_lb_config.minimum_ring_size', 'must not exceed maximum_ring_size');
+  if (out.leastRequestChoiceCount < 2) throw new ConfigError('least_request_lb_config.choice_count', 'must be at least 2');
+  if (out.healthyPanicThresholdPercent < 0 || out.healthyPanicThresholdPercent > 100) throw new ConfigError('common_lb_config.healthy_panic_threshold', 'must be a percentage');
   if (type === 'EDS') {
     const eds = optObj(c.eds_cluster_config, 'eds_cluster_config');
     out.edsServiceName = eds?.service_name !== undefined ? str(eds.service_name, 'eds_cluster_config.service_name') : name;

@@ -3,7 +3,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ClusterConfig, EndpointInit } from '../config/clusters.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
-import { CircuitBreaker, thresholdsFromXds } from './circuit-breaker.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 import { Host } from './host.js';
 import { createLoadBalancer, type LoadBalancer, type PickContext } from './load-balancer.js';
 import { OutlierDetector, outlierConfigFromXds } from './outlier-detector.js';
@@ -154,8 +154,7 @@ export class ClusterManager {
     const isDns = cluster.type === 'STRICT_DNS' || cluster.type === 'LOGICAL_DNS';
     const source = isDns ? (old?.resolved ?? (endpoints ?? []).filter((e) => isIP(e.address) !== 0)) : (endpoints ?? []);
     const hosts = reconcileHosts(source, previous);
-    const thresholds = thresholdsFromXds({ thresholds: [toXdsThresholds(cluster.circuitBreakers)] });
-    const breaker = old && sameJson(old.runtime.config.circuitBreakers, cluster.circuitBreakers) ? old.runtime.breaker : new CircuitBreaker(thresholds);
+    const breaker = old && sameJson(old.runtime.config.circuitBreakers, cluster.circuitBreakers) ? old.runtime.breaker : new CircuitBreaker(cluster.circuitBreakers);
     const outlierConfig = outlierConfigFromXds(cluster.outlierDetection as Record<string, unknown> | undefined);
     const stats = old?.runtime.stats ?? newStats();
     const entry: Entry = { runtime: undefined as unknown as ClusterRuntime, endpoints, timers: [] };
@@ -215,11 +214,6 @@ export class ClusterManager {
 function unref(t: NodeJS.Timeout): NodeJS.Timeout {
   t.unref();
   return t;
-}
-
-function toXdsThresholds(t: ClusterConfig['circuitBreakers']): Record<string, number> {
-  const v = (n: number) => (Number.isFinite(n) ? n : 4294967295);
-  return { max_connections: v(t.maxConnections), max_pending_requests: v(t.maxPendingRequests), max_requests: v(t.maxRequests), max_retries: v(t.maxRetries) };
 }
 
 /** New Host objects only for new addresses or changed weight/priority/locality; health is updated in place. */
