@@ -5,6 +5,7 @@ import { ExitCode, processIO, type CliIO } from './io.js';
 import { runValidate } from './commands/validate.js';
 import { runAnalyze } from './commands/analyze.js';
 import { runDiscovery } from './commands/discovery.js';
+import { runProxy, type ProxyCommandOptions } from './commands/proxy.js';
 import { runProxyStatus } from './commands/proxy-status.js';
 import { runProxyConfig, type ProxyConfigKind } from './commands/proxy-config.js';
 import { isMeshError } from '../shared/errors.js';
@@ -60,6 +61,29 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--allow-remote', 'allow non-loopback xDS and debug addresses (they expose every proxy\'s configuration)')
     .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean }) => {
       result.code = await runDiscovery(o, io);
+    });
+
+  program
+    .command('proxy')
+    .description('run a sidecar or gateway configured only by xDS from the control plane')
+    .requiredOption('--discovery <host:port>', 'the control plane xDS address (meltemi discovery --xds-addr)')
+    .addOption(new Option('--type <type>', 'proxy type').choices(['sidecar', 'router']).default('sidecar'))
+    .option('--node-id <id>', "Istio's node id: TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local")
+    .option('--ip <ip>', 'the workload IP (env INSTANCE_IP)')
+    .option('--pod <name>', 'the pod name (env POD_NAME)')
+    .option('--namespace <ns>', 'the namespace (env POD_NAMESPACE)')
+    .option('--labels <k=v,...>', 'the workload labels (they select Sidecars, subsets and gateways)')
+    .option('--service-account <name>', 'the workload service account')
+    .addOption(new Option('--protocol <p>', 'xDS variant').choices(['sotw', 'delta']).default('sotw'))
+    .option('--outbound-address <ip>', 'sidecar: address the outbound per-port listeners bind (default 127.0.0.1)')
+    .option('--inbound-address <ip>', 'sidecar: workload address the inbound ports bind (the app listens on 127.0.0.1)')
+    .option('--gateway-address <ip>', 'router: address for listeners configured on 0.0.0.0')
+    .option('--port-offset <n>', 'add this to every bound listener port')
+    .option('--admin-port <port>', 'admin API port on 127.0.0.1', '15000')
+    .option('--health-port <port>', 'readiness probe port (/healthz/ready)', '15021')
+    .option('--drain-seconds <s>', 'how long connections may finish after SIGTERM', '5')
+    .action(async (o: ProxyCommandOptions) => {
+      result.code = await runProxy(o, io);
     });
 
   program

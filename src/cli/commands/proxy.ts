@@ -1,0 +1,92 @@
+// `meltemi proxy`: runs a sidecar or gateway configured by the control plane until SIGINT/SIGTERM or /quitquitquit.
+import { MeshError } from '../../shared/errors.js';
+import { MeshProxy } from '../../proxy/mesh-proxy.js';
+import { parseNodeId } from '../../model/proxy.js';
+import { ExitCode, type CliIO } from '../io.js';
+import { parseHostPort } from './discovery.js';
+
+export interface ProxyCommandOptions {
+  discovery: string;
+  type: 'sidecar' | 'router';
+  nodeId?: string;
+  ip?: string;
+  pod?: string;
+  namespace?: string;
+  labels?: string;
+  serviceAccount?: string;
+  protocol: 'sotw' | 'delta';
+  outboundAddress?: string;
+  inboundAddress?: string;
+  gatewayAddress?: string;
+  portOffset?: string;
+  adminPort: string;
+  healthPort: string;
+  drainSeconds: string;
+  /** Resolves when the process should stop; defaults to SIGINT/SIGTERM. */
+  stopSignal?: Promise<void>;
+}
+
+function labelsOf(s: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (s ?? '').split(',')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new MeshError('MESH_USAGE', `--labels takes k=v pairs separated by commas, got "${part}"`);
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+function intOf(v: string | undefined, flag: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > 65535) throw new MeshError('MESH_USAGE', `${flag} must be an integer from ${min} to 65535, got "${v}"`);
+  return n;
+}
+
+export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<number> {
+  parseHostPort(o.discovery, '--discovery');
+  // The node id, when given, supplies type, IP, pod and namespace (Istio's form); flags and the
+  // environment Istio's injector sets (POD_NAME, POD_NAMESPACE, INSTANCE_IP) fill the rest.
+  const parsed = o.nodeId ? parseNodeId(o.nodeId) : undefined;
+  if (o.nodeId && !parsed) throw new MeshError('MESH_USAGE', `--node-id "${o.nodeId}" is not of the form sidecar|router~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`);
+  const namespace = o.namespace ?? parsed?.namespace ?? process.env.POD_NAMESPACE;
+  const podFull = parsed?.podName;
+  const pod = o.pod ?? (podFull && namespace && podFull.endsWith(`.${namespace}`) ? podFull.slice(0, -(namespace.length + 1)) : podFull) ?? process.env.POD_NAME;
+  const ip = o.ip ?? parsed?.ip ?? process.env.INSTANCE_IP;
+  if (!namespace || !pod || !ip) throw new MeshError('MESH_USAGE', 'the proxy needs its pod name, namespace and IP: --node-id, or --pod/--namespace/--ip (or POD_NAME, POD_NAMESPACE, INSTANCE_IP)');
+  const type = parsed?.type ?? o.type;
+  const proxy = new MeshProxy({
+    discovery: o.discovery,
+    protocol: o.protocol,
+    node: { type, ips: [ip], podName: pod, namespace, labels: labelsOf(o.labels), ...(o.serviceAccount ? { serviceAccount: o.serviceAccount } : {}) },
+    plan: {
+      mode: type,
+      ...(o.outboundAddress ? { outboundAddress: o.outboundAddress } : type === 'sidecar' ? { outboundAddress: '127.0.0.1' } : {}),
+      ...(o.inboundAddress ? { inboundAddress: o.inboundAddress } : {}),
+      ...(o.gatewayAddress ? { gatewayAddress: o.gatewayAddress } : {}),
+      ...(o.portOffset ? { portOffset: intOf(o.portOffset, '--port-offset', 0)! } : {}),
+    },
+    adminPort: intOf(o.adminPort, '--admin-port', 0)!,
+    healthPort: intOf(o.healthPort, '--health-port', 0)!,
+    drainMs: Math.max(0, Number(o.drainSeconds) || 0) * 1000,
+    logger: {
+      info: (m, f) => io.err(`info\t${m}${f ? ` ${JSON.stringify(f)}` : ''}\n`),
+      warn: (m, f) => io.err(`warn\t${m}${f ? ` ${JSON.stringify(f)}` : ''}\n`),
+      error: (m, f) => io.err(`error\t${m}${f ? ` ${JSON.stringify(f)}` : ''}\n`),
+    },
+  });
+  await proxy.start();
+  io.out(`proxy: ${type} ${pod}.${namespace}, xDS from ${o.discovery}, admin http://${proxy.adminAddress}, readiness http://${proxy.healthAddress}/healthz/ready\n`);
+  const stop =
+    o.stopSignal ??
+    new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+  await Promise.race([stop, proxy.stopped]);
+  io.out('proxy: draining\n');
+  await proxy.stop();
+  io.out('proxy: stopped\n');
+  return ExitCode.OK;
+}

@@ -1,0 +1,140 @@
+// `meltemi proxy` as a whole: xDS client → compiled config → data plane, plus the admin API, the readiness probe and graceful drain.
+import { AdminServer, HealthServer, type ServerState } from './admin/admin-server.js';
+import { xdsNode, type NodeIdentity } from './bootstrap.js';
+import { buildProxyConfig, validateResources } from './config/proxy-config.js';
+import { ConfigError } from './config/xds-json.js';
+import { DataPlane, type DataPlaneOptions } from './data-plane.js';
+import type { BindPlan } from './listener-manager.js';
+import { XdsClient, type XdsConfigSnapshot } from './xds-client.js';
+
+export interface MeshProxyOptions {
+  /** host:port of the control plane's plaintext xDS. */
+  discovery: string;
+  protocol?: 'sotw' | 'delta';
+  node: NodeIdentity;
+  plan: BindPlan;
+  /** 127.0.0.1:15000 by default; 0 picks a port. */
+  adminPort?: number;
+  /** 15021 by default on the inbound address (or 127.0.0.1); 0 picks a port; -1 disables. */
+  healthPort?: number;
+  healthHost?: string;
+  /** How long connections may finish after SIGTERM or /quitquitquit (Istio's drain duration is 45 s; 5 s here). */
+  drainMs?: number;
+  backoff?: { baseMs?: number; maxMs?: number };
+  logger?: { info(msg: string, fields?: object): void; warn(msg: string, fields?: object): void; error(msg: string, fields?: object): void };
+  dataPlane?: Partial<DataPlaneOptions>;
+}
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * A sidecar or gateway. Until the first consistent configuration arrives it is INITIALIZING (not
+ * ready: /ready and /healthz/ready answer 503, Istio's gateway-readiness guarantee); then LIVE.
+ * When the control plane goes away it keeps serving the last configuration and reconnects with
+ * backoff; a configuration it cannot use is NACKed and the previous one keeps serving.
+ */
+export class MeshProxy {
+  readonly plane: DataPlane;
+  private readonly xds: XdsClient;
+  private readonly admin: AdminServer;
+  private readonly health: HealthServer | undefined;
+  private state: ServerState = 'PRE_INITIALIZING';
+  private readonly startedAt = Date.now();
+  private readonly log: NonNullable<MeshProxyOptions['logger']>;
+  private applying: Promise<void> = Promise.resolve();
+  private stopping: Promise<void> | undefined;
+  private readonly nodeId: string;
+  adminAddress = '';
+  healthAddress = '';
+  /** Resolves when the proxy has stopped (after SIGTERM, /quitquitquit or `stop`). */
+  readonly stopped: Promise<void>;
+  private resolveStopped!: () => void;
+
+  constructor(private readonly options: MeshProxyOptions) {
+    this.log = options.logger ?? silent;
+    const node = xdsNode(options.node);
+    this.nodeId = node.id;
+    this.plane = new DataPlane({ plan: options.plan, logger: this.log, ...(options.dataPlane ?? {}) });
+    this.xds = new XdsClient({
+      address: options.discovery,
+      node,
+      protocol: options.protocol ?? 'sotw',
+      validate: validateResources,
+      logger: this.log,
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+    });
+    this.xds.on('config', (snap: XdsConfigSnapshot) => this.onSnapshot(snap));
+    this.xds.on('nack', (n: { typeUrl: string; message: string }) => this.log.warn('configuration rejected (NACK); the previous one keeps serving', { type: n.typeUrl, error: n.message }));
+    this.xds.on('disconnected', (d: { error?: unknown; retryInMs?: number }) => this.log.warn('control plane unreachable; serving the last configuration', { retryInMs: d.retryInMs }));
+    this.admin = new AdminServer(
+      {
+        config: () => this.plane.config,
+        state: () => this.state,
+        clusters: () => this.plane.clusters.clustersText(),
+        stats: () => this.statsText(),
+        prometheus: () => '',
+        serverInfo: () => ({ version: 'meltemi', node: { id: this.nodeId }, uptime_current_epoch: `${Math.round((Date.now() - this.startedAt) / 1000)}s`, command_line_options: { drain_time: `${(options.drainMs ?? 5000) / 1000}s` } }),
+        quit: () => void this.stop(),
+      },
+      { port: options.adminPort ?? 15000 },
+    );
+    if ((options.healthPort ?? 15021) >= 0) {
+      this.health = new HealthServer(() => this.state === 'LIVE', { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.healthPort ?? 15021 });
+    }
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+  }
+
+  get serverState(): ServerState {
+    return this.state;
+  }
+
+  async start(): Promise<void> {
+    const a = await this.admin.listen();
+    this.adminAddress = `${a.host}:${a.port}`;
+    if (this.health) {
+      const h = await this.health.listen();
+      this.healthAddress = `${h.host}:${h.port}`;
+    }
+    this.state = 'INITIALIZING';
+    this.xds.start();
+  }
+
+  /** Stops accepting, lets connections finish for the drain time, then closes everything. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.state = 'DRAINING';
+      await this.xds.close();
+      await this.applying;
+      await this.plane.drain(this.options.drainMs ?? 5000);
+      await this.health?.close();
+      await this.admin.close();
+      this.resolveStopped();
+    })();
+    return this.stopping;
+  }
+
+  private onSnapshot(snap: XdsConfigSnapshot): void {
+    // Applied in order; a slow bind never lets an older snapshot win.
+    this.applying = this.applying.then(async () => {
+      if (this.state === 'DRAINING') return;
+      try {
+        const config = buildProxyConfig(snap, snap.version);
+        await this.plane.apply(config);
+        if (this.state === 'INITIALIZING') {
+          this.state = 'LIVE';
+          this.log.info('configuration received; serving', { version: snap.version, listeners: this.plane.listeners.bound });
+        }
+      } catch (e) {
+        // validateResources already refused what does not compile; this is a bug, not bad input.
+        const message = e instanceof ConfigError || e instanceof Error ? e.message : String(e);
+        this.log.error('could not apply configuration; the previous one keeps serving', { error: message });
+      }
+    });
+  }
+
+  private statsText(): string {
+    const lines = Object.entries(this.plane.counters).map(([k, v]) => `http.downstream.${k}: ${v}`);
+    lines.push(`server.state: ${['LIVE', 'DRAINING', 'PRE_INITIALIZING', 'INITIALIZING'].indexOf(this.state)}`);
+    return `${lines.sort().join('\n')}\n${this.plane.clusters.statsText()}`;
+  }
+}
