@@ -5,7 +5,7 @@ import type { ProxyConfig } from './config/proxy-config.js';
 import type { RouteTable } from './config/route-table.js';
 import { DEFAULT_HTTP1_LIMITS, type Http1Limits } from './http1/index.js';
 import { DEFAULT_DOWNSTREAM_OPTIONS, DownstreamConnection } from './http/downstream.js';
-import type { ExchangeContext, ExchangeRecord } from './http/exchange.js';
+import type { ExchangeContext, ExchangeRecord, MetadataExchange } from './http/exchange.js';
 import { PoolRegistry } from './http/pool-registry.js';
 import { ListenerManager, type BindPlan, type Dispatch } from './listener-manager.js';
 import { proxyTcp, type TcpRecord } from './network/tcp-proxy.js';
@@ -25,6 +25,8 @@ export interface DataPlaneOptions {
   /** Called for every finished TCP connection. */
   onTcp?: (record: TcpRecord, d: Dispatch) => void;
   onTcpOpen?: (cluster: string, host: Host, d: Dispatch) => void;
+  /** This proxy's x-envoy-peer-metadata headers (Istio's metadata exchange); none: no exchange. */
+  peerHeaders?: ReadonlyArray<readonly [string, string]>;
 }
 
 /**
@@ -115,7 +117,10 @@ export class DataPlane {
   }
 
   private exchangeContext(hcm: HttpConnectionManagerConfig, d: Dispatch): ExchangeContext {
+    const peer = this.options.peerHeaders;
+    const metadataExchange: MetadataExchange | undefined = peer ? { headers: peer, peerFrom: d.listener.direction === 'INBOUND' ? 'request' : 'response' } : undefined;
     return {
+      ...(metadataExchange ? { metadataExchange } : {}),
       hcm,
       routes: this.routesOf(hcm),
       clusters: this.clusters,

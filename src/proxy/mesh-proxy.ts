@@ -1,10 +1,12 @@
 // `meltemi proxy` as a whole: xDS client → compiled config → data plane, plus the admin API, the readiness probe and graceful drain.
-import { AdminServer, HealthServer, type ServerState } from './admin/admin-server.js';
+import { AdminServer, HealthServer, StatsServer, type ServerState } from './admin/admin-server.js';
 import { xdsNode, type NodeIdentity } from './bootstrap.js';
 import { buildProxyConfig, validateResources } from './config/proxy-config.js';
 import { ConfigError } from './config/xds-json.js';
 import { DataPlane, type DataPlaneOptions } from './data-plane.js';
 import type { BindPlan } from './listener-manager.js';
+import { TelemetryReporter } from './telemetry/reporter.js';
+import { localPeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from './telemetry/peer-metadata.js';
 import { XdsClient, type XdsConfigSnapshot } from './xds-client.js';
 
 export interface MeshProxyOptions {
@@ -18,6 +20,10 @@ export interface MeshProxyOptions {
   /** 15021 by default on the inbound address (or 127.0.0.1); 0 picks a port; -1 disables. */
   healthPort?: number;
   healthHost?: string;
+  /** Istio's 15090 /stats/prometheus; 0 picks a port; -1 disables. */
+  statsPort?: number;
+  /** One access log line per request in Istio's text or JSON format (off by default, as in Istio 1.6). */
+  accessLog?: { encoding: 'text' | 'json'; write(line: string): void };
   /** How long connections may finish after SIGTERM or /quitquitquit (Istio's drain duration is 45 s; 5 s here). */
   drainMs?: number;
   backoff?: { baseMs?: number; maxMs?: number };
@@ -38,6 +44,9 @@ export class MeshProxy {
   private readonly xds: XdsClient;
   private readonly admin: AdminServer;
   private readonly health: HealthServer | undefined;
+  private readonly stats: StatsServer | undefined;
+  readonly telemetry: TelemetryReporter;
+  statsAddress = '';
   private state: ServerState = 'PRE_INITIALIZING';
   private readonly startedAt = Date.now();
   private readonly log: NonNullable<MeshProxyOptions['logger']>;
@@ -54,7 +63,19 @@ export class MeshProxy {
     this.log = options.logger ?? silent;
     const node = xdsNode(options.node);
     this.nodeId = node.id;
-    this.plane = new DataPlane({ plan: options.plan, logger: this.log, ...(options.dataPlane ?? {}) });
+    const local = localPeerMetadata(node);
+    this.telemetry = new TelemetryReporter({ local, proxyType: options.node.type, ...(options.accessLog ? { accessLog: options.accessLog } : {}) });
+    this.plane = new DataPlane({
+      plan: options.plan,
+      logger: this.log,
+      peerHeaders: [
+        [PEER_METADATA_HEADER, local.header],
+        [PEER_METADATA_ID_HEADER, local.id],
+      ],
+      onHttp: (r, d) => this.telemetry.http(r, d),
+      onTcp: (r, d) => this.telemetry.tcp(r, d),
+      ...(options.dataPlane ?? {}),
+    });
     this.xds = new XdsClient({
       address: options.discovery,
       node,
@@ -72,7 +93,7 @@ export class MeshProxy {
         state: () => this.state,
         clusters: () => this.plane.clusters.clustersText(),
         stats: () => this.statsText(),
-        prometheus: () => '',
+        prometheus: () => this.telemetry.metrics.prometheus(),
         serverInfo: () => ({ version: 'meltemi', node: { id: this.nodeId }, uptime_current_epoch: `${Math.round((Date.now() - this.startedAt) / 1000)}s`, command_line_options: { drain_time: `${(options.drainMs ?? 5000) / 1000}s` } }),
         quit: () => void this.stop(),
       },
@@ -80,6 +101,9 @@ export class MeshProxy {
     );
     if ((options.healthPort ?? 15021) >= 0) {
       this.health = new HealthServer(() => this.state === 'LIVE', { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.healthPort ?? 15021 });
+    }
+    if ((options.statsPort ?? 15090) >= 0) {
+      this.stats = new StatsServer(() => this.telemetry.metrics.prometheus(), { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.statsPort ?? 15090 });
     }
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
   }
@@ -95,6 +119,10 @@ export class MeshProxy {
       const h = await this.health.listen();
       this.healthAddress = `${h.host}:${h.port}`;
     }
+    if (this.stats) {
+      const st = await this.stats.listen();
+      this.statsAddress = `${st.host}:${st.port}`;
+    }
     this.state = 'INITIALIZING';
     this.xds.start();
   }
@@ -107,6 +135,7 @@ export class MeshProxy {
       await this.applying;
       await this.plane.drain(this.options.drainMs ?? 5000);
       await this.health?.close();
+      await this.stats?.close();
       await this.admin.close();
       this.resolveStopped();
     })();

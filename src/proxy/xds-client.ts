@@ -28,10 +28,12 @@ export interface XdsClientOptions {
   node: XdsNode;
   protocol: 'sotw' | 'delta';
   /**
-   * Extra check before the resources of a response are accepted, called with the resources the
-   * response adds or updates (decoded, frozen) — not with those it leaves alone. A string is the
-   * NACK's error_detail message: the whole response is rejected and the type keeps its previous
-   * state. Must not throw (a throw counts as a rejection with its message).
+   * Extra check before the resources of a response are accepted (the place to refuse what the data
+   * path could not compile: responses are ACKed before 'config' is emitted). Called with the
+   * resources the response carries, decoded and frozen: the full state for SotW LDS/CDS, the named
+   * ones for SotW EDS/RDS, the added or changed ones for Delta; not called for a response carrying
+   * none. A string is the NACK's error_detail message: the whole response is rejected and the type
+   * keeps its previous state. A throw counts as a rejection with its message.
    */
   validate?: (typeUrl: TypeUrlValue, resources: ReadonlyMap<string, Record<string, unknown>>) => string | undefined;
   /** Reconnect delays: exponential with full jitter, default 500 ms .. 30 s; reset once a stream delivers a response. */
@@ -234,6 +236,9 @@ export class XdsClient extends EventEmitter {
     this.fetchTimeoutMs = options.initialFetchTimeoutMs ?? DEFAULT_INITIAL_FETCH_TIMEOUT_MS;
     if (!Number.isFinite(this.fetchTimeoutMs) || this.fetchTimeoutMs < 0) throw new MeshError('MESH_USAGE', `initialFetchTimeoutMs must be ≥ 0, got ${this.fetchTimeoutMs}`);
     this.maxResources = options.maxResourcesPerResponse ?? DEFAULT_MAX_RESOURCES_PER_RESPONSE;
+    if (!Number.isInteger(this.maxResources) || this.maxResources < 1) throw new MeshError('MESH_USAGE', `maxResourcesPerResponse must be a positive integer, got ${this.maxResources}`);
+    const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    if (!Number.isInteger(maxBytes) || maxBytes < 1) throw new MeshError('MESH_USAGE', `maxResponseBytes must be a positive integer, got ${maxBytes}`);
     for (const typeUrl of CLIENT_TYPES) {
       this.types.set(typeUrl, {
         typeUrl,

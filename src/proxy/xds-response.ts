@@ -43,9 +43,15 @@ interface WireAny {
 
 /**
  * Decodes the envelope of a response (not the resources inside). Throws when the bytes are not a
- * (Delta)DiscoveryResponse: such a stream cannot be answered (there is no nonce to NACK).
+ * (Delta)DiscoveryResponse: such a stream cannot be answered (there is no nonce to NACK). The
+ * resources' bytes are views into `received`.
  */
-export function decodeEnvelope(protocol: 'sotw' | 'delta', bytes: Uint8Array): ResponseEnvelope {
+export function decodeEnvelope(protocol: 'sotw' | 'delta', received: Uint8Array): ResponseEnvelope {
+  // protobufjs reads a Node Buffer with a reader that clamps over-long lengths instead of failing,
+  // so a truncated message would decode as a shorter one (a route losing its tail). A plain
+  // Uint8Array view gets the bounds-checked reader; the resources sliced from it (subarrays, no
+  // copies) are decoded by that reader too.
+  const bytes = Buffer.isBuffer(received) ? new Uint8Array(received.buffer, received.byteOffset, received.byteLength) : received;
   if (protocol === 'sotw') {
     const m = envoyProtos().type('envoy.service.discovery.v3.DiscoveryResponse').decode(bytes) as unknown as {
       version_info?: string;

@@ -106,6 +106,8 @@ test('the mirror receives a copy of each request with the -shadow host; its answ
     assert.deepEqual(mirror.seen.map((s) => s.body).sort(), ['body-0', 'body-1', 'body-2', 'body-3', 'body-4']);
   } finally {
     await m.close();
+    mirror.server.closeAllConnections();
+    await new Promise<void>((r) => mirror.server.close(() => r()));
   }
 });
 

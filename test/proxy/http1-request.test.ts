@@ -347,6 +347,12 @@ test('execute returns the body offset within the chunk and consumes a split head
   assert.equal(p.pending, false);
 });
 
+test('a stray CRLF after a message is not the start of a truncated one', () => {
+  const r = run('request', [Buffer.from(`${head('POST / HTTP/1.1', 'Host: a', 'Content-Length: 2')}hi\r\n`)]);
+  assert.deepEqual([r.error, r.messages.length, r.messages[0]!.body], [null, 1, 'hi']);
+  assert.equal(run('request', [Buffer.from('GET / HTTP/1.1\r')]).error, 'http1.truncated_message');
+});
+
 test('a head trickled one byte per read costs linear time (no rescanning)', () => {
   const big = head('GET / HTTP/1.1', 'Host: a', ...Array.from({ length: 50 }, (_, i) => `x-h${i}: ${'v'.repeat(1000)}`));
   const p = new RequestHeadParser();

@@ -61,6 +61,7 @@ for (const protocol of ['sotw', 'delta'] as const) {
       plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' },
       adminPort: 0,
       healthPort: 0,
+      statsPort: 0,
       healthHost: '127.0.0.1',
       drainMs: 200,
       backoff: { baseMs: 50, maxMs: 200 },
@@ -107,6 +108,18 @@ for (const protocol of ['sotw', 'delta'] as const) {
       await until('the route change to reach the proxy', async () => (await get()).body === 'v2');
       const dump = (await (await fetch(`http://${proxy.adminAddress}/config_dump`)).json()) as { configs: { '@type': string }[] };
       assert.equal(dump.configs.length, 5);
+      // Istio's standard metrics on 15090, source-reported by this client sidecar.
+      const prom = await (await fetch(`http://${proxy.statsAddress}/stats/prometheus`)).text();
+      const line = prom.split('\n').find((l) => l.startsWith('istio_requests_total{') && l.includes('response_code="200"'))!;
+      assert.ok(line, prom.slice(0, 500));
+      assert.match(line, /reporter="source"/);
+      assert.match(line, /source_workload="client-1"/);
+      assert.match(line, /source_app="client"/);
+      assert.match(line, new RegExp(`destination_service="${HOST.replaceAll('.', '\\.')}"`));
+      assert.match(line, /destination_service_name="web"/);
+      assert.match(line, /destination_workload="unknown"/, 'the upstream is not a sidecar: no peer metadata');
+      assert.ok(Number(line.split(' ').pop()) >= results.length);
+      assert.match(prom, /istio_request_duration_milliseconds_bucket\{[^}]*le="0\.5"\}/);
     } finally {
       agent.destroy();
       await proxy.stop();
@@ -119,3 +132,75 @@ for (const protocol of ['sotw', 'delta'] as const) {
     }
   });
 }
+
+test('two sidecars exchange metadata: both report the request with each other\'s workload labels', { timeout: 60_000 }, async () => {
+  const appPort = await freePort();
+  const servicePort = await freePort();
+  const app = await startUpstream('app');
+  // The app listens on 127.0.0.1:appPort (Istio's inbound cluster target); its sidecar on the pod address 127.0.0.2.
+  app.server.close();
+  await new Promise<void>((r) => app.server.listen(appPort, '127.0.0.1', () => r()));
+  const xdsPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-proxy-'));
+  writeFileSync(
+    join(dir, 'mesh.yaml'),
+    `apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: { name: web, namespace: default }
+spec:
+  hosts: [${HOST}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${servicePort}, name: http, protocol: HTTP }]
+  workloadSelector: { labels: { app: web } }
+---
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: { name: web-1, namespace: default }
+spec: { address: 127.0.0.2, ports: { http: ${appPort} }, labels: { app: web, version: v1 } }
+`,
+  );
+  const discovery = await new Discovery({ configDir: dir, xdsPort, debugPort: 0, debounceAfterMs: 10 }).start();
+  const common = { discovery: `127.0.0.1:${xdsPort}`, adminPort: 0, healthPort: 0, statsPort: 0, healthHost: '127.0.0.1', drainMs: 100, backoff: { baseMs: 50, maxMs: 200 } };
+  const server = new MeshProxy({ ...common, node: { type: 'sidecar', ips: ['127.0.0.2'], podName: 'web-1', namespace: 'default', labels: { app: 'web', version: 'v1' } }, plan: { mode: 'sidecar', inboundAddress: '127.0.0.2' } });
+  const client = new MeshProxy({ ...common, node: { type: 'sidecar', ips: ['127.0.0.1'], podName: 'client-1', namespace: 'default', labels: { app: 'client', version: 'v9' } }, plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' } });
+  try {
+    await server.start();
+    await client.start();
+    await until('both proxies LIVE', () => server.serverState === 'LIVE' && client.serverState === 'LIVE');
+    await until('the inbound listener', () => server.plane.listeners.bound.includes(`127.0.0.2:${appPort}`));
+    await until('the outbound listener', () => client.plane.listeners.bound.includes(`127.0.0.1:${servicePort}`));
+    for (let i = 0; i < 5; i++) {
+      // (fetch cannot set Host; the route is chosen by it.)
+      const text = await new Promise<string>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: servicePort, path: '/x', headers: { host: HOST } }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+      assert.equal(text, 'app');
+    }
+    assert.equal(app.seen.length, 5);
+    assert.equal(app.seen[0]!.headers['x-envoy-peer-metadata'], undefined, 'the app never sees the exchange headers');
+    const requests = async (p: MeshProxy) => (await (await fetch(`http://${p.statsAddress}/stats/prometheus`)).text()).split('\n').find((l) => l.startsWith('istio_requests_total{'))!;
+    const src = await requests(client);
+    const dst = await requests(server);
+    for (const [line, reporter] of [
+      [src, 'source'],
+      [dst, 'destination'],
+    ] as const) {
+      assert.match(line, new RegExp(`reporter="${reporter}"`));
+      assert.match(line, /source_workload="client-1".*source_app="client",source_version="v9"/);
+      assert.match(line, /destination_workload="web-1".*destination_app="web",destination_version="v1"/);
+      assert.match(line, / 5$/);
+    }
+  } finally {
+    await client.stop();
+    await server.stop();
+    await discovery.close();
+    app.server.closeAllConnections();
+    await new Promise<void>((r) => app.server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -161,3 +161,40 @@ export class HealthServer {
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 }
+
+/**
+ * Istio's 15090 `/stats/prometheus`: the proxy's metrics for Prometheus to scrape. It serves only
+ * metrics, so it may listen on the pod address.
+ */
+export class StatsServer {
+  private server: http.Server | undefined;
+
+  constructor(
+    private readonly prometheus: () => string,
+    private readonly options: { host?: string; port?: number } = {},
+  ) {}
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const server = http.createServer({ maxHeaderSize: 8 * 1024 }, (req, res) => {
+      if (new URL(req.url ?? '/', 'http://stats').pathname !== '/stats/prometheus') return send(res, 404, 'not found\n');
+      send(res, 200, this.prometheus(), PROMETHEUS_CONTENT_TYPE);
+    });
+    server.headersTimeout = 5_000;
+    server.requestTimeout = 30_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.port ?? 15090, this.options.host ?? '0.0.0.0', () => resolve());
+    });
+    const a = server.address() as { address: string; port: number };
+    return { host: a.address, port: a.port };
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = undefined;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}

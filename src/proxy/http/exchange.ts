@@ -58,12 +58,26 @@ export interface ExchangeRecord {
   upstreamHost?: string;
   upstreamCluster?: string;
   routeName?: string;
+  /** The route's decorator operation (`reviews.bookinfo.svc.cluster.local:9080/*`). */
+  operation?: string;
   bytesReceived: number;
   bytesSent: number;
   attempts: number;
   /** Upstream time to the response head, ms (x-envoy-upstream-service-time). */
   upstreamServiceTimeMs?: number;
+  /** The peer's x-envoy-peer-metadata (from the request on inbound, the response on outbound). */
+  peerMetadata?: string;
 }
+
+/** Istio's HTTP metadata exchange: what this proxy announces, and from which side the peer's arrives. */
+export interface MetadataExchange {
+  /** x-envoy-peer-metadata and -id of this proxy. */
+  headers: ReadonlyArray<readonly [string, string]>;
+  /** `request`: inbound (the caller announced itself, we answer with ours); `response`: outbound. */
+  peerFrom: 'request' | 'response';
+}
+
+const PEER_HEADERS = ['x-envoy-peer-metadata', 'x-envoy-peer-metadata-id'];
 
 export interface ExchangeContext {
   hcm: HttpConnectionManagerConfig;
@@ -75,6 +89,7 @@ export interface ExchangeContext {
   now(): number;
   random(): number;
   onComplete(record: ExchangeRecord): void;
+  metadataExchange?: MetadataExchange;
 }
 
 /** Envoy's retry conditions on an upstream response status. */
@@ -142,6 +157,7 @@ export class Exchange implements RouteRequest {
   private upstreamServiceTimeMs: number | undefined;
   private readonly upstreamHeaders: HeaderList;
   private upstreamTarget: string;
+  private peerMetadata: string | undefined;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -267,6 +283,13 @@ export class Exchange implements RouteRequest {
       for (let i = h.length - 1; i >= 0; i--) if (h.lowerNames[i]!.startsWith('x-envoy-')) h.remove(h.lowerNames[i]!);
       const xff = h.joined('x-forwarded-for');
       h.set('x-forwarded-for', xff ? `${xff}, ${this.sink.remoteAddress}` : this.sink.remoteAddress, 'x-forwarded-for');
+    }
+    const mx = this.ctx.metadataExchange;
+    if (mx) {
+      // The peer's announcement is read and removed (the app never sees it); ours goes upstream on outbound.
+      if (mx.peerFrom === 'request') this.peerMetadata = h.get(PEER_HEADERS[0]!);
+      for (const n of PEER_HEADERS) h.remove(n);
+      if (mx.peerFrom === 'response') for (const [n, v] of mx.headers) h.set(n, v, n);
     }
     if (!h.has('x-forwarded-proto')) h.add('x-forwarded-proto', this.scheme, 'x-forwarded-proto');
     if (!h.has('x-request-id')) h.add('x-request-id', randomUUID(), 'x-request-id');
@@ -484,6 +507,12 @@ export class Exchange implements RouteRequest {
     h.remove('connection');
     h.remove('keep-alive');
     h.remove('proxy-connection');
+    const mx = this.ctx.metadataExchange;
+    if (mx) {
+      if (mx.peerFrom === 'response') this.peerMetadata = h.get(PEER_HEADERS[0]!);
+      for (const n of PEER_HEADERS) h.remove(n);
+      if (mx.peerFrom === 'request') for (const [n, v] of mx.headers) h.set(n, v, n);
+    }
     if (weighted) applyMutation(h, weighted.responseHeaders);
     applyMutation(h, route.responseHeaders);
     applyMutation(h, sel.virtualHost.responseHeaders);
@@ -758,7 +787,9 @@ export class Exchange implements RouteRequest {
     if (lastHost) record.upstreamHost = lastHost.key;
     if (this.clusterName) record.upstreamCluster = this.clusterName;
     if (this.selection?.route.name) record.routeName = this.selection.route.name;
+    if (this.selection?.route.operation) record.operation = this.selection.route.operation;
     if (this.upstreamServiceTimeMs !== undefined) record.upstreamServiceTimeMs = this.upstreamServiceTimeMs;
+    if (this.peerMetadata !== undefined) record.peerMetadata = this.peerMetadata;
     this.ctx.onComplete(record);
   }
 }

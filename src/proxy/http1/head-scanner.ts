@@ -104,7 +104,8 @@ export abstract class HeadScanner {
 
   /** True while part of a head has been received: end of input now means a truncated message. */
   get pending(): boolean {
-    return this.accLen > 0 || (this.state !== this.initialState && this.state !== S_FAILED) || this.skippedLeadingCrlf;
+    // A lone CRLF between messages (tolerated before a request line) is not a message begun.
+    return this.accLen > 0 || (this.state !== this.initialState && this.state !== S_FAILED);
   }
 
   /** Forgets any partial head and error: the next byte starts a new head. */
@@ -128,7 +129,8 @@ export abstract class HeadScanner {
     if (this.accLen === 0) {
       const r = this.scan(chunk, start, end);
       if (r >= 0) return this.finish(chunk, r) ? r : HEAD_ERROR;
-      if (r === HEAD_ERROR || start === end) return r;
+      // Nothing of a head yet (no bytes, or only a tolerated leading CRLF): nothing to keep.
+      if (r === HEAD_ERROR || this.state === this.initialState) return r;
       // Split head: restart in the accumulator, where positions stay valid across reads.
       this.state = this.initialState;
       this.skippedLeadingCrlf = false;
@@ -148,6 +150,7 @@ export abstract class HeadScanner {
         return this.finish(acc, r) ? start + (r - prev) : HEAD_ERROR;
       }
       if (r === HEAD_ERROR) return r;
+      if (this.state === this.initialState) this.accLen = 0;
       start += n;
     }
     return HEAD_INCOMPLETE;

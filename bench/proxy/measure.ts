@@ -1,0 +1,141 @@
+// Measuring one scenario's started targets: idle RSS, a warm-up, latency at a fixed rate (open loop, targets interleaved), then each target's maximum throughput (closed loop) with its CPU time and peak RSS.
+import { join } from 'node:path';
+import { closedLoop, openLoop, type MaxRpsResult, type OpenLoopResult } from './load.js';
+import { sleep } from './processes.js';
+import { coreBusy, coreTimes, cpuTimeUs, memoryKiB, sumCpuTimeUs, sumRssKiB } from './system.js';
+import type { Protocol, RunningTarget } from './target.js';
+
+export interface ScenarioOptions {
+  protocol: Protocol;
+  connections: number;
+  /**
+   * Closed-loop warm-up of each target before anything is measured, in requests: V8 optimises the
+   * Node proxies' hot paths only after thousands of calls, and a cold one queues up under the fixed
+   * rate. Counted in requests rather than seconds so a slow target gets as many.
+   */
+  warmupRequests: number;
+  /** Open-loop rate for the latency run, requests per second. */
+  latencyRate: number;
+  /** Per latency segment: warm-up on fresh connections, then the measured part, seconds; `latencyRounds` segments per target. */
+  latencyWarmupS: number;
+  latencyDurationS: number;
+  latencyRounds: number;
+  /** Requests the latency client sends closed loop to the first target (direct) before its rounds, to warm itself up. */
+  latencyPrime: number;
+  /** Closed-loop maximum-throughput run per target, seconds. */
+  maxDurationS: number;
+  /** `taskset -c` list of the load side. */
+  loadCpus: string | undefined;
+  /** Processes of ours that are not targets (upstream, idle spinners), for the foreign-load estimate. */
+  otherPids: number[];
+  logDir: string;
+  log: (s: string) => void;
+}
+
+/** What one target measured, before comparison with direct and nginx. A failed phase leaves its part null with the error. */
+export interface Measurement {
+  wire: string;
+  processes: number;
+  latency: OpenLoopResult | null;
+  max: MaxRpsResult | null;
+  errors: string[];
+  /** Target CPU time during the closed-loop run divided by the requests it completed, µs; null for no process. */
+  cpuUsPerReq: number | null;
+  /** Cores the target used during the closed-loop run (near 1: the target's core was the bottleneck; below: the load side was). */
+  targetCores: number | null;
+  /**
+   * CPU used by processes that are not this benchmark's during the closed-loop run, as a fraction of
+   * all cores: other work on the machine competes with the measured processes and skews every number.
+   */
+  foreignCpu: number | null;
+  rssMiB: { idle: number | null; load: number | null; hwmSum: number | null };
+}
+
+const MiB = (kib: number) => Math.round((kib / 1024) * 10) / 10;
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Runs the phases over every target in `running` (all started, idle but for the one being loaded):
+ * idle RSS after 300 ms; a closed-loop warm-up of each; one open-loop latency client over all of them
+ * in interleaved rounds; a closed-loop maximum run of each with its CPU time. RSS under load is the
+ * largest sum of a target's VmRSS sampled every 100 ms from its warm-up to the end. Stops nothing.
+ */
+export async function measureScenario(running: ReadonlyMap<string, RunningTarget>, o: ScenarioOptions): Promise<Map<string, Measurement>> {
+  const out = new Map<string, Measurement>();
+  await sleep(300);
+  const peakKiB = new Map<string, number>();
+  for (const [name, t] of running) {
+    const idle = t.pids.length > 0 ? sumRssKiB(t.pids) : null;
+    if (idle !== null) peakKiB.set(name, idle);
+    out.set(name, { wire: t.wire, processes: t.pids.length, latency: null, max: null, errors: [], cpuUsPerReq: null, targetCores: null, foreignCpu: null, rssMiB: { idle: idle === null ? null : MiB(idle), load: null, hwmSum: null } });
+  }
+  const sampler = setInterval(() => {
+    for (const [name, t] of running) if (t.pids.length > 0) peakKiB.set(name, Math.max(peakKiB.get(name) ?? 0, sumRssKiB(t.pids)));
+  }, 100);
+  try {
+    const load = (t: RunningTarget) => ({ port: t.port, protocol: o.protocol, connections: o.connections, cpus: o.loadCpus });
+    for (const [name, t] of running) {
+      if (t.pids.length === 0 || o.warmupRequests <= 0) continue;
+      try {
+        await closedLoop({ ...load(t), durationS: 60, requests: o.warmupRequests, logFile: join(o.logDir, `${name}-warmup.log`) });
+      } catch (e) {
+        out.get(name)!.errors.push(`warm-up: ${message(e)}`);
+      }
+    }
+
+    const ready = [...running].filter(([name]) => out.get(name)!.errors.length === 0);
+    o.log(`  latency at ${o.latencyRate} rps: ${ready.map(([n]) => n).join(', ')} × ${o.latencyRounds} round(s) of ${o.latencyDurationS} s…`);
+    try {
+      const lat = await openLoop({
+        targets: ready.map(([name, t]) => ({ name, port: t.port })),
+        protocol: o.protocol,
+        ratePerS: o.latencyRate,
+        connections: o.connections,
+        warmupS: o.latencyWarmupS,
+        durationS: o.latencyDurationS,
+        rounds: o.latencyRounds,
+        prime: o.latencyPrime,
+        cpus: o.loadCpus,
+        logFile: join(o.logDir, 'latency.log'),
+      });
+      for (const [name] of ready) out.get(name)!.latency = lat[name] ?? null;
+    } catch (e) {
+      for (const [name] of ready) out.get(name)!.errors.push(`latency: ${message(e)}`);
+    }
+
+    for (const [name, t] of ready) {
+      const m = out.get(name)!;
+      try {
+        const ours0 = sumCpuTimeUs(o.otherPids) + cpuTimeUs(process.pid, true);
+        const cpu0 = sumCpuTimeUs(t.pids);
+        const cores0 = coreTimes();
+        const wall0 = performance.now();
+        const max = await closedLoop({ ...load(t), durationS: o.maxDurationS, logFile: join(o.logDir, `${name}-max.log`) });
+        const wallUs = (performance.now() - wall0) * 1000;
+        const cores1 = coreTimes();
+        const cpuUs = sumCpuTimeUs(t.pids) - cpu0;
+        // This process's own time includes h2load's once it has been reaped (cutime/cstime).
+        const oursUs = cpuUs + sumCpuTimeUs(o.otherPids) + cpuTimeUs(process.pid, true) - ours0;
+        const busy = coreBusy(cores0, cores1);
+        const allBusyUs = busy.reduce((a, b) => a + b, 0) * wallUs;
+        m.max = max;
+        m.foreignCpu = Math.max(0, Math.round(((allBusyUs - oursUs) / (wallUs * busy.length)) * 100) / 100);
+        if (t.pids.length > 0) {
+          m.cpuUsPerReq = max.succeeded > 0 ? Math.round((cpuUs / max.succeeded) * 10) / 10 : null;
+          m.targetCores = Math.round((cpuUs / wallUs) * 100) / 100;
+        }
+      } catch (e) {
+        m.errors.push(`max: ${message(e)}`);
+      }
+    }
+  } finally {
+    clearInterval(sampler);
+  }
+  for (const [name, t] of running) {
+    if (t.pids.length === 0) continue;
+    const m = out.get(name)!;
+    m.rssMiB.load = MiB(Math.max(peakKiB.get(name) ?? 0, sumRssKiB(t.pids)));
+    m.rssMiB.hwmSum = MiB(t.pids.reduce((s, p) => s + memoryKiB(p).hwm, 0));
+  }
+  return out;
+}

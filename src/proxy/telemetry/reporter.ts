@@ -1,0 +1,130 @@
+// Turns what the data path reports (finished HTTP exchanges, TCP connections) into Istio's standard metrics and the access log.
+import type { Dispatch } from '../listener-manager.js';
+import type { ExchangeRecord } from '../http/exchange.js';
+import type { TcpRecord as TcpConnectionRecord } from '../network/tcp-proxy.js';
+import { compileAccessLogFormat, compileJsonAccessLogFormat, ISTIO_JSON_ACCESS_LOG_FORMAT, ISTIO_TEXT_ACCESS_LOG_FORMAT, type AccessLogFormatter, type AccessLogRecord } from './access-log.js';
+import { IstioMetrics, type ServiceRef, type TcpRecord } from './istio-metrics.js';
+import { PeerMetadataDecoder, type LocalPeerMetadata, type PeerInfo } from './peer-metadata.js';
+import { parseFlags } from './response-flags.js';
+
+export interface ReporterOptions {
+  /** This proxy's identity (source of outbound reports, destination of inbound ones). */
+  local: LocalPeerMetadata;
+  proxyType: 'sidecar' | 'router';
+  /** Access log lines (one per request), or undefined for none (Istio 1.6's default). */
+  accessLog?: { encoding: 'text' | 'json'; write(line: string): void };
+}
+
+const SERVICES_CAP = 10_000;
+
+/** `outbound|9080|v1|reviews.bookinfo.svc.cluster.local` or an operation `host:port/path` → the service. */
+function serviceHost(cluster: string | undefined, operation: string | undefined): string | undefined {
+  if (cluster?.startsWith('outbound|')) {
+    const host = cluster.split('|')[3];
+    if (host) return host;
+  }
+  if (operation) {
+    const colon = operation.indexOf(':');
+    const host = colon > 0 ? operation.slice(0, colon) : undefined;
+    if (host && host.includes('.')) return host;
+  }
+  return undefined;
+}
+
+/**
+ * Reports with Istio's conventions: the client-side proxy (and gateways) report as `source`, the
+ * server-side proxy as `destination`; the peer is known from the metadata exchange, `unknown`
+ * otherwise. PeerInfo and ServiceRef objects are reused, so the metrics find their series by identity.
+ */
+export class TelemetryReporter {
+  readonly metrics = new IstioMetrics();
+  private readonly peers = new PeerMetadataDecoder();
+  private readonly services = new Map<string, ServiceRef>();
+  private readonly log: AccessLogFormatter | undefined;
+
+  constructor(private readonly options: ReporterOptions) {
+    if (options.accessLog) this.log = options.accessLog.encoding === 'json' ? compileJsonAccessLogFormat(ISTIO_JSON_ACCESS_LOG_FORMAT, { typed: false }) : compileAccessLogFormat(ISTIO_TEXT_ACCESS_LOG_FORMAT);
+  }
+
+  http(r: ExchangeRecord, d: Dispatch): void {
+    const inbound = d.listener.direction === 'INBOUND';
+    const peer = this.peers.decode(r.peerMetadata);
+    const self = this.options.local.info;
+    const flags = r.responseFlags.length === 0 ? 0 : parseFlags(r.responseFlags.join(','));
+    const service = this.service(serviceHost(r.upstreamCluster, r.operation));
+    const contentType = r.request?.headers.get('content-type') ?? '';
+    this.metrics.recordHttp({
+      reporter: inbound ? 'destination' : 'source',
+      ...this.parties(inbound, self, peer),
+      ...(service ? { service } : {}),
+      protocol: contentType.startsWith('application/grpc') ? 'grpc' : 'http',
+      responseCode: r.responseCode,
+      responseFlags: flags,
+      security: inbound ? 'none' : 'unknown',
+      durationMs: r.durationMs,
+      requestBytes: (r.request?.headBytes ?? 0) + r.bytesReceived,
+      responseBytes: r.bytesSent,
+    });
+    if (this.log && this.options.accessLog) this.options.accessLog.write(this.log.format(accessRecord(r, flags, d)));
+  }
+
+  tcp(r: TcpConnectionRecord, d: Dispatch): void {
+    const inbound = d.listener.direction === 'INBOUND';
+    const service = this.service(serviceHost(r.cluster, undefined));
+    const rec: TcpRecord = {
+      reporter: inbound ? 'destination' : 'source',
+      ...this.parties(inbound, this.options.local.info, undefined),
+      ...(service ? { service } : {}),
+      responseFlags: r.responseFlags.length === 0 ? 0 : parseFlags(r.responseFlags.join(',')),
+      security: inbound ? 'none' : 'unknown',
+    };
+    this.metrics.recordTcpOpen(rec);
+    this.metrics.recordTcpBytes(rec, r.bytesSent, r.bytesReceived);
+    this.metrics.recordTcpClose(rec);
+  }
+
+  private parties(inbound: boolean, self: PeerInfo, peer: PeerInfo | undefined): { source?: PeerInfo; destination?: PeerInfo } {
+    if (inbound) return { destination: self, ...(peer ? { source: peer } : {}) };
+    return { source: self, ...(peer ? { destination: peer } : {}) };
+  }
+
+  private service(host: string | undefined): ServiceRef | undefined {
+    if (!host) return undefined;
+    let s = this.services.get(host);
+    if (!s) {
+      if (this.services.size >= SERVICES_CAP) this.services.clear();
+      const [name = host, namespace = 'unknown'] = host.split('.');
+      s = Object.freeze({ host, name, namespace });
+      this.services.set(host, s);
+    }
+    return s;
+  }
+}
+
+function accessRecord(r: ExchangeRecord, flags: number, d: Dispatch): AccessLogRecord {
+  const req = r.request;
+  const pseudo = (name: string): string | undefined => {
+    if (!req) return undefined;
+    if (name === ':method') return req.method;
+    if (name === ':path') return req.target;
+    if (name === ':authority') return req.authority;
+    if (name === ':scheme') return 'http';
+    return undefined;
+  };
+  return {
+    startTimeMs: r.startMs,
+    requestHeader: (n) => (n.startsWith(':') ? pseudo(n) : req?.headers.get(n)),
+    responseHeader: (n) => r.responseHeaders?.get(n),
+    responseTrailer: () => undefined,
+    protocol: req ? `HTTP/1.${req.versionMinor}` : undefined,
+    responseCode: r.responseCode,
+    responseFlags: flags,
+    bytesReceived: r.bytesReceived,
+    bytesSent: r.bytesSent,
+    durationMs: Math.round(r.durationMs),
+    ...(r.upstreamHost ? { upstreamHost: r.upstreamHost } : {}),
+    ...(r.upstreamCluster ? { upstreamCluster: r.upstreamCluster } : {}),
+    ...(r.routeName ? { routeName: r.routeName } : {}),
+    downstreamLocalAddress: `${d.listener.address}:${d.port}`,
+  };
+}
