@@ -3,6 +3,7 @@ import { direct } from './targets/direct.js';
 import { haproxy } from './targets/haproxy.js';
 import { nginx } from './targets/nginx.js';
 import { nodeHttp, nodeTcpPipe } from './targets/node-baselines.js';
+import { meltemi } from './targets/meltemi.js';
 import { nodeRawHttp1 } from './targets/node-raw-http1.js';
 import type { Target } from './target.js';
 
@@ -15,4 +16,4 @@ import type { Target } from './target.js';
  * `bin/meltemi.js proxy …` pinned by `spawnPinned` (see `targets/node-baselines.ts`), and one line
  * in this list. Until then there is no meltemi entry, so no meltemi numbers can appear.
  */
-export const TARGETS: readonly Target[] = [direct, nginx, haproxy, nodeHttp, nodeTcpPipe, nodeRawHttp1];
+export const TARGETS: readonly Target[] = [direct, nginx, haproxy, nodeHttp, nodeTcpPipe, nodeRawHttp1, meltemi];

@@ -81,6 +81,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--port-offset <n>', 'add this to every bound listener port')
     .option('--admin-port <port>', 'admin API port on 127.0.0.1', '15000')
     .option('--health-port <port>', 'readiness probe port (/healthz/ready)', '15021')
+    .option('--stats-port <port>', "Istio's metrics port (/stats/prometheus)", '15090')
     .option('--drain-seconds <s>', 'how long connections may finish after SIGTERM', '5')
     .action(async (o: ProxyCommandOptions) => {
       result.code = await runProxy(o, io);

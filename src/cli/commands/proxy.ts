@@ -21,6 +21,7 @@ export interface ProxyCommandOptions {
   portOffset?: string;
   adminPort: string;
   healthPort: string;
+  statsPort: string;
   drainSeconds: string;
   /** Resolves when the process should stop; defaults to SIGINT/SIGTERM. */
   stopSignal?: Promise<void>;
@@ -69,6 +70,7 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
     },
     adminPort: intOf(o.adminPort, '--admin-port', 0)!,
     healthPort: intOf(o.healthPort, '--health-port', 0)!,
+    statsPort: intOf(o.statsPort, '--stats-port', 0)!,
     drainMs: Math.max(0, Number(o.drainSeconds) || 0) * 1000,
     logger: {
       info: (m, f) => io.err(`info\t${m}${f ? ` ${JSON.stringify(f)}` : ''}\n`),

@@ -1,0 +1,62 @@
+// Target "meltemi": `meltemi proxy` configured over xDS by its own `meltemi discovery` per hop (the control plane is not measured).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnPinned, waitForPort, type Proc } from '../processes.js';
+import { freePort, REPO_ROOT } from '../system.js';
+import { cpuList, startChain, type Target } from '../target.js';
+
+const BIN = join(REPO_ROOT, 'bin', 'meltemi.js');
+
+/** One service on the hop's port whose endpoint is the next hop; the authority is rewritten so the next hop's route matches. */
+function hopConfig(port: number, nextPort: number): string {
+  return `apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: { name: next, namespace: bench }
+spec:
+  hosts: [next.bench.local]
+  addresses: [127.0.0.1]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${port}, name: http, protocol: HTTP }]
+  endpoints: [{ address: 127.0.0.1, ports: { http: ${nextPort} } }]
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: { name: next, namespace: bench }
+spec:
+  hosts: [next.bench.local]
+  http: [{ route: [{ destination: { host: next.bench.local } }], rewrite: { authority: "127.0.0.1:${nextPort}" } }]
+`;
+}
+
+export const meltemi: Target = {
+  name: 'meltemi',
+  description: 'meltemi proxy (sidecar, outbound listener on 127.0.0.1) configured by xDS from a meltemi discovery per hop; node --import tsx',
+  skipReason: (ctx) => (ctx.protocol === 'http1' ? undefined : 'HTTP/1.1 only for now (HTTP/2 is not on the data path yet)'),
+  start: (ctx) =>
+    startChain(ctx, 'meltemi', () => 'http1', async (h) => {
+      const dir = `${h.file}-config`;
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'mesh.yaml'), hopConfig(h.port, h.nextPort));
+      const xdsPort = await freePort();
+      // The control plane runs unpinned and outside the measured pids: it is idle during the load.
+      const discovery = spawnPinned(`meltemi-discovery-hop${h.index}`, process.execPath, [BIN, 'discovery', '--config-dir', dir, '--xds-addr', `127.0.0.1:${xdsPort}`, '--debug-addr', '127.0.0.1:0'], { cpus: undefined, logFile: `${h.file}-discovery.log`, cwd: REPO_ROOT });
+      await waitForPort(xdsPort, discovery, 30_000);
+      const proxy = spawnPinned(
+        `meltemi-hop${h.index}`,
+        process.execPath,
+        [BIN, 'proxy', '--discovery', `127.0.0.1:${xdsPort}`, '--pod', `hop${h.index}`, '--namespace', 'bench', '--ip', '127.0.0.1', '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--drain-seconds', '0'],
+        { cpus: cpuList(h.cpu), logFile: `${h.file}.log`, cwd: REPO_ROOT },
+      );
+      try {
+        await waitForPort(h.port, proxy, 30_000);
+      } catch (e) {
+        await proxy.stop();
+        await discovery.stop();
+        throw e;
+      }
+      // Stopping the hop stops its control plane too; only the proxy's pid is measured.
+      const both: Proc = { ...proxy, name: proxy.name, pid: proxy.pid, logFile: proxy.logFile, extraPids: proxy.extraPids, exited: proxy.exited, hasExited: () => proxy.hasExited(), stop: async (g?: number) => { await proxy.stop(g); await discovery.stop(g); } };
+      return both;
+    }),
+};
