@@ -111,18 +111,36 @@ export class DataPlane {
     });
   }
 
-  private routesOf(hcm: HttpConnectionManagerConfig): RouteTable | undefined {
+  routesOf(hcm: HttpConnectionManagerConfig): RouteTable | undefined {
     if (hcm.routes) return hcm.routes;
     return hcm.rdsName !== undefined ? this.current?.routes.get(hcm.rdsName) : undefined;
   }
 
+  /**
+   * Optimization: one context per (filter chain, listener) and config, not per request; its
+   * `routes` getter reads the route table current when a request starts.
+   */
+  private readonly contexts = new WeakMap<HttpConnectionManagerConfig, WeakMap<Dispatch['listener'], ExchangeContext>>();
+
   private exchangeContext(hcm: HttpConnectionManagerConfig, d: Dispatch): ExchangeContext {
+    let byListener = this.contexts.get(hcm);
+    if (!byListener) this.contexts.set(hcm, (byListener = new WeakMap()));
+    let ctx = byListener.get(d.listener);
+    if (!ctx) byListener.set(d.listener, (ctx = this.newExchangeContext(hcm, d)));
+    return ctx;
+  }
+
+  private newExchangeContext(hcm: HttpConnectionManagerConfig, d: Dispatch): ExchangeContext {
     const peer = this.options.peerHeaders;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the getter below needs the plane, not the context
+    const plane = this;
     const metadataExchange: MetadataExchange | undefined = peer ? { headers: peer, peerFrom: d.listener.direction === 'INBOUND' ? 'request' : 'response' } : undefined;
     return {
       ...(metadataExchange ? { metadataExchange } : {}),
       hcm,
-      routes: this.routesOf(hcm),
+      get routes() {
+        return plane.routesOf(hcm);
+      },
       clusters: this.clusters,
       pools: this.pools,
       scheme: 'http',

@@ -93,6 +93,14 @@ export class DownstreamConnection implements DownstreamSink {
     this.socket.destroy();
   }
 
+  cork(): void {
+    this.socket.cork();
+  }
+
+  uncork(): void {
+    this.socket.uncork();
+  }
+
   pauseRequestBody(): void {
     if (this.paused) return;
     this.paused = true;
