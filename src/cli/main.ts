@@ -83,6 +83,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--health-port <port>', 'readiness probe port (/healthz/ready)', '15021')
     .option('--stats-port <port>', "Istio's metrics port (/stats/prometheus)", '15090')
     .option('--drain-seconds <s>', 'how long connections may finish after SIGTERM', '5')
+    .addOption(new Option('--access-log <encoding>', "one line per request on stdout in Istio's format (off by default, as in Istio 1.6)").choices(['text', 'json']))
     .action(async (o: ProxyCommandOptions) => {
       result.code = await runProxy(o, io);
     });

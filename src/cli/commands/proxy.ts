@@ -23,6 +23,7 @@ export interface ProxyCommandOptions {
   healthPort: string;
   statsPort: string;
   drainSeconds: string;
+  accessLog?: 'text' | 'json';
   /** Resolves when the process should stop; defaults to SIGINT/SIGTERM. */
   stopSignal?: Promise<void>;
 }
@@ -72,6 +73,7 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
     healthPort: intOf(o.healthPort, '--health-port', 0)!,
     statsPort: intOf(o.statsPort, '--stats-port', 0)!,
     drainMs: Math.max(0, Number(o.drainSeconds) || 0) * 1000,
+    ...(o.accessLog ? { accessLog: { encoding: o.accessLog, write: (line: string) => io.out(line.endsWith('\n') ? line : `${line}\n`) } } : {}),
     logger: {
       info: (m, f) => io.err(`info\t${m}${f ? ` ${JSON.stringify(f)}` : ''}\n`),
       warn: (m, f) => io.err(`warn\t${m}${f ? ` ${JSON.stringify(f)}` : ''}\n`),
