@@ -53,28 +53,23 @@ export function proxyConfigDump(config: ProxyConfig | undefined): { configs: Rec
   return envoyConfigDump({ clusters: typeDump(config, s.clusters), endpoints: typeDump(config, s.endpoints), listeners: typeDump(config, s.listeners), routes: typeDump(config, s.routes) });
 }
 
-/**
- * Envoy-compatible admin endpoints. Loopback only unless `allowRemote`; state-changing endpoints
- * (`/quitquitquit`) accept POST only, so a browser visiting a link cannot stop the proxy.
- */
-export class AdminServer {
+/** An HTTP server listening on host:port with bounded header and request times, and its closing. */
+class SmallServer {
   private server: http.Server | undefined;
 
   constructor(
-    private readonly source: AdminSource,
-    private readonly options: AdminOptions = {},
+    private readonly handler: http.RequestListener,
+    private readonly limits: { maxHeaderSize: number; headersTimeoutMs: number; requestTimeoutMs: number },
   ) {}
 
-  async listen(): Promise<{ host: string; port: number }> {
-    const host = this.options.host ?? '127.0.0.1';
-    if (!isLoopback(host) && !this.options.allowRemote) throw new MeshError('MESH_USAGE', `admin address ${host} is not loopback; the admin API exposes configuration and can stop the proxy`);
-    const server = http.createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => this.handle(req, res));
-    server.headersTimeout = 10_000;
-    server.requestTimeout = 30_000;
+  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
+    const server = http.createServer({ maxHeaderSize: this.limits.maxHeaderSize }, this.handler);
+    server.headersTimeout = this.limits.headersTimeoutMs;
+    server.requestTimeout = this.limits.requestTimeoutMs;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(this.options.port ?? 15000, host, () => resolve());
+      server.listen(port, host, () => resolve());
     });
     const a = server.address() as { address: string; port: number };
     return { host: a.address, port: a.port };
@@ -86,6 +81,29 @@ export class AdminServer {
     if (!s) return;
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}
+
+/**
+ * Envoy-compatible admin endpoints. Loopback only unless `allowRemote`; state-changing endpoints
+ * (`/quitquitquit`) accept POST only, so a browser visiting a link cannot stop the proxy.
+ */
+export class AdminServer {
+  private readonly server = new SmallServer((req, res) => this.handle(req, res), { maxHeaderSize: 16 * 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 });
+
+  constructor(
+    private readonly source: AdminSource,
+    private readonly options: AdminOptions = {},
+  ) {}
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const host = this.options.host ?? '127.0.0.1';
+    if (!isLoopback(host) && !this.options.allowRemote) throw new MeshError('MESH_USAGE', `admin address ${host} is not loopback; the admin API exposes configuration and can stop the proxy`);
+    return this.server.listen(host, this.options.port ?? 15000);
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -129,36 +147,28 @@ export class AdminServer {
  * pod address for the kubelet.
  */
 export class HealthServer {
-  private server: http.Server | undefined;
+  private readonly server: SmallServer;
 
   constructor(
-    private readonly ready: () => boolean,
+    ready: () => boolean,
     private readonly options: { host?: string; port?: number } = {},
-  ) {}
-
-  async listen(): Promise<{ host: string; port: number }> {
-    const server = http.createServer({ maxHeaderSize: 8 * 1024 }, (req, res) => {
-      if (new URL(req.url ?? '/', 'http://health').pathname !== '/healthz/ready') return send(res, 404, 'not found\n');
-      const ok = this.ready();
-      send(res, ok ? 200 : 503, ok ? '' : 'not ready\n');
-    });
-    server.headersTimeout = 5_000;
-    server.requestTimeout = 10_000;
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port ?? 15021, this.options.host ?? '0.0.0.0', () => resolve());
-    });
-    const a = server.address() as { address: string; port: number };
-    return { host: a.address, port: a.port };
+  ) {
+    this.server = new SmallServer(
+      (req, res) => {
+        if (new URL(req.url ?? '/', 'http://health').pathname !== '/healthz/ready') return send(res, 404, 'not found\n');
+        const ok = ready();
+        send(res, ok ? 200 : 503, ok ? '' : 'not ready\n');
+      },
+      { maxHeaderSize: 8 * 1024, headersTimeoutMs: 5_000, requestTimeoutMs: 10_000 },
+    );
   }
 
-  async close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+  listen(): Promise<{ host: string; port: number }> {
+    return this.server.listen(this.options.host ?? '0.0.0.0', this.options.port ?? 15021);
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
   }
 }
 
@@ -167,34 +177,26 @@ export class HealthServer {
  * metrics, so it may listen on the pod address.
  */
 export class StatsServer {
-  private server: http.Server | undefined;
+  private readonly server: SmallServer;
 
   constructor(
-    private readonly prometheus: () => string,
+    prometheus: () => string,
     private readonly options: { host?: string; port?: number } = {},
-  ) {}
-
-  async listen(): Promise<{ host: string; port: number }> {
-    const server = http.createServer({ maxHeaderSize: 8 * 1024 }, (req, res) => {
-      if (new URL(req.url ?? '/', 'http://stats').pathname !== '/stats/prometheus') return send(res, 404, 'not found\n');
-      send(res, 200, this.prometheus(), PROMETHEUS_CONTENT_TYPE);
-    });
-    server.headersTimeout = 5_000;
-    server.requestTimeout = 30_000;
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.options.port ?? 15090, this.options.host ?? '0.0.0.0', () => resolve());
-    });
-    const a = server.address() as { address: string; port: number };
-    return { host: a.address, port: a.port };
+  ) {
+    this.server = new SmallServer(
+      (req, res) => {
+        if (new URL(req.url ?? '/', 'http://stats').pathname !== '/stats/prometheus') return send(res, 404, 'not found\n');
+        send(res, 200, prometheus(), PROMETHEUS_CONTENT_TYPE);
+      },
+      { maxHeaderSize: 8 * 1024, headersTimeoutMs: 5_000, requestTimeoutMs: 30_000 },
+    );
   }
 
-  async close(): Promise<void> {
-    const s = this.server;
-    this.server = undefined;
-    if (!s) return;
-    s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+  listen(): Promise<{ host: string; port: number }> {
+    return this.server.listen(this.options.host ?? '0.0.0.0', this.options.port ?? 15090);
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
   }
 }

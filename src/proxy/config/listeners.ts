@@ -32,6 +32,8 @@ export interface TcpProxyConfig {
   kind: 'tcp';
   statPrefix: string;
   clusters: readonly { name: string; weight: number }[];
+  /** Sum of the cluster weights (> 0). */
+  totalWeight: number;
   /** Envoy's default is 1 h; 0: none. */
   idleTimeoutMs: number;
 }
@@ -123,9 +125,10 @@ function tcpProxy(t: Json, path: string): TcpProxyConfig {
       const o = obj(c, `${wp}[${i}]`);
       return { name: str(o.name, `${wp}[${i}].name`), weight: num(o.weight, `${wp}[${i}].weight`, 0) };
     });
-    if (clusters.reduce((s, c) => s + c.weight, 0) <= 0) throw new ConfigError(wp, 'weights must add up to more than 0');
   } else throw new ConfigError(path, 'needs cluster or weighted_clusters');
-  return Object.freeze({ kind: 'tcp', statPrefix: str(t.stat_prefix, `${path}.stat_prefix`, ''), clusters: Object.freeze(clusters), idleTimeoutMs: durationMs(t.idle_timeout, `${path}.idle_timeout`) ?? 3_600_000 });
+  const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
+  if (totalWeight <= 0) throw new ConfigError(`${path}.weighted_clusters.clusters`, 'weights must add up to more than 0');
+  return Object.freeze({ kind: 'tcp', statPrefix: str(t.stat_prefix, `${path}.stat_prefix`, ''), clusters: Object.freeze(clusters), totalWeight, idleTimeoutMs: durationMs(t.idle_timeout, `${path}.idle_timeout`) ?? 3_600_000 });
 }
 
 function filterChain(v: unknown, path: string): FilterChainConfig {

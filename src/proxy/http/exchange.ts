@@ -19,6 +19,7 @@ import type { ForwardAction, HeaderMutation, RouteEntry, RouteRequest, RouteSele
 import type { ClusterManager, ClusterRuntime } from '../upstream/cluster-manager.js';
 import { hashKey, type PickContext } from '../upstream/load-balancer.js';
 import type { Host } from '../upstream/host.js';
+import { pickWeighted } from '../upstream/weighted-pick.js';
 import { LOCAL_REPLIES, type LocalFailure } from './local-replies.js';
 import type { PoolRegistry } from './pool-registry.js';
 import type { UpstreamConnection } from './upstream-pool.js';
@@ -260,21 +261,11 @@ export class Exchange implements RouteRequest {
       return this.reply(abort.httpStatus, LOCAL_REPLIES['fault-abort'].body, []);
     }
     const action = this.action!;
-    this.clusterName = this.pickWeightedCluster(action);
+    this.clusterName = pickWeighted(action.clusters, action.totalWeight, this.ctx.random).name;
     this.cluster = this.ctx.clusters.get(this.clusterName);
     if (!this.cluster) return this.localFailure('no-cluster');
     this.prepareUpstreamHead(route, action);
     this.startAttempt();
-  }
-
-  private pickWeightedCluster(action: ForwardAction): string {
-    if (action.clusters.length === 1) return action.clusters[0]!.name;
-    let x = this.ctx.random() * action.totalWeight;
-    for (const c of action.clusters) {
-      x -= c.weight;
-      if (x < 0) return c.name;
-    }
-    return action.clusters[action.clusters.length - 1]!.name;
   }
 
   /** Header changes Envoy's router makes before the first attempt (each attempt then adds its attempt count). */

@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import type { TcpProxyConfig } from '../config/listeners.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
+import { pickWeighted } from '../upstream/weighted-pick.js';
 
 /** What one finished TCP connection reports (istio_tcp_* metrics, access log). */
 export interface TcpRecord {
@@ -26,17 +27,6 @@ export interface TcpProxyContext {
   onComplete(record: TcpRecord): void;
 }
 
-function pickCluster(config: TcpProxyConfig, random: () => number): string {
-  if (config.clusters.length === 1) return config.clusters[0]!.name;
-  const total = config.clusters.reduce((s, c) => s + c.weight, 0);
-  let x = random() * total;
-  for (const c of config.clusters) {
-    x -= c.weight;
-    if (x < 0) return c.name;
-  }
-  return config.clusters[config.clusters.length - 1]!.name;
-}
-
 /**
  * Proxies one accepted connection. `initial` holds bytes already read from it (protocol sniffing).
  * Envoy's semantics: BlackHoleCluster (no hosts) closes at once; a connect failure closes the
@@ -45,7 +35,7 @@ function pickCluster(config: TcpProxyConfig, random: () => number): string {
  */
 export function proxyTcp(downstream: net.Socket, config: TcpProxyConfig, ctx: TcpProxyContext, initial?: Buffer): void {
   const startMs = ctx.now();
-  const clusterName = pickCluster(config, ctx.random);
+  const clusterName = pickWeighted(config.clusters, config.totalWeight, ctx.random).name;
   const cluster = ctx.clusters.get(clusterName);
   const flags: string[] = [];
   let bytesReceived = initial?.length ?? 0;
