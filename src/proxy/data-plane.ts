@@ -6,6 +6,7 @@ import type { RouteTable } from './config/route-table.js';
 import { DEFAULT_HTTP1_LIMITS, type Http1Limits } from './http1/index.js';
 import { DEFAULT_DOWNSTREAM_OPTIONS, DownstreamConnection } from './http/downstream.js';
 import type { ExchangeContext, ExchangeRecord, MetadataExchange } from './http/exchange.js';
+import { DEFAULT_HTTP2_DOWNSTREAM_OPTIONS, Http2Downstream, type Http2DownstreamOptions } from './http/http2-downstream.js';
 import { PoolRegistry } from './http/pool-registry.js';
 import { ListenerManager, type BindPlan, type Dispatch } from './listener-manager.js';
 import { proxyTcp, type TcpRecord } from './network/tcp-proxy.js';
@@ -17,6 +18,8 @@ export interface DataPlaneOptions {
   limits?: Http1Limits;
   headersTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** HTTP/2 stream limits and the premature-reset guard (Envoy's hardened defaults). */
+  http2?: Partial<Http2DownstreamOptions>;
   now?: () => number;
   random?: () => number;
   logger?: { warn(msg: string, fields?: object): void; info?(msg: string, fields?: object): void };
@@ -38,6 +41,7 @@ export class DataPlane {
   readonly clusters: ClusterManager;
   readonly listeners: ListenerManager;
   private readonly pools: PoolRegistry;
+  private readonly http2: Http2Downstream;
   private readonly limits: Http1Limits;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -51,7 +55,9 @@ export class DataPlane {
     this.random = options.random ?? Math.random;
     this.limits = options.limits ?? DEFAULT_HTTP1_LIMITS;
     this.clusters = new ClusterManager({ now: this.now, random: this.random, ...(options.logger ? { logger: options.logger } : {}) });
-    this.pools = new PoolRegistry(this.limits);
+    const h2 = { ...DEFAULT_HTTP2_DOWNSTREAM_OPTIONS, ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}), ...options.http2 };
+    this.http2 = new Http2Downstream(h2);
+    this.pools = new PoolRegistry(this.limits, { maxConcurrentStreams: h2.maxConcurrentStreams, maxHeaderListBytes: h2.maxHeaderListBytes });
     this.listeners = new ListenerManager(options.plan, (socket, d) => this.onConnection(socket, d), options.logger);
   }
 
@@ -69,6 +75,7 @@ export class DataPlane {
   /** Stops accepting; after `graceMs` closes what is left. Resolves when every connection is gone. */
   async drain(graceMs: number): Promise<void> {
     await this.listeners.close();
+    this.http2.close();
     if (this.sockets.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -108,6 +115,7 @@ export class DataPlane {
       limits: this.limits,
       headersTimeoutMs: this.options.headersTimeoutMs ?? DEFAULT_DOWNSTREAM_OPTIONS.headersTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_DOWNSTREAM_OPTIONS.idleTimeoutMs,
+      http2: this.http2,
     });
   }
 

@@ -1,5 +1,5 @@
 // `meltemi proxy` as a whole: xDS client → compiled config → data plane, plus the admin API, the readiness probe and graceful drain.
-import { AdminServer, HealthServer, StatsServer, type ServerState } from './admin/admin-server.js';
+import { AdminServer, HealthServer, MergedMetricsServer, StatsServer, type AppMetricsSource, type ServerState } from './admin/admin-server.js';
 import { xdsNode, type NodeIdentity } from './bootstrap.js';
 import { buildProxyConfig, validateResources } from './config/proxy-config.js';
 import { ConfigError } from './config/xds-json.js';
@@ -22,6 +22,10 @@ export interface MeshProxyOptions {
   healthHost?: string;
   /** Istio's 15090 /stats/prometheus; 0 picks a port; -1 disables. */
   statsPort?: number;
+  /** Istio's 15020 /stats/prometheus, the proxy's metrics merged with the app's; 0 picks a port; -1 disables. */
+  mergedMetricsPort?: number;
+  /** The app's metrics endpoint on loopback, merged on 15020 (Istio: the prometheus.io annotations). */
+  appMetrics?: AppMetricsSource;
   /** One access log line per request in Istio's text or JSON format (off by default, as in Istio 1.6). */
   accessLog?: { encoding: 'text' | 'json'; write(line: string): void };
   /** How long connections may finish after SIGTERM or /quitquitquit (Istio's drain duration is 45 s; 5 s here). */
@@ -45,8 +49,10 @@ export class MeshProxy {
   private readonly admin: AdminServer;
   private readonly health: HealthServer | undefined;
   private readonly stats: StatsServer | undefined;
+  private readonly merged: MergedMetricsServer | undefined;
   readonly telemetry: TelemetryReporter;
   statsAddress = '';
+  mergedMetricsAddress = '';
   private state: ServerState = 'PRE_INITIALIZING';
   private readonly startedAt = Date.now();
   private readonly log: NonNullable<MeshProxyOptions['logger']>;
@@ -105,6 +111,9 @@ export class MeshProxy {
     if ((options.statsPort ?? 15090) >= 0) {
       this.stats = new StatsServer(() => this.telemetry.metrics.prometheus(), { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.statsPort ?? 15090 });
     }
+    if ((options.mergedMetricsPort ?? 15020) >= 0) {
+      this.merged = new MergedMetricsServer(() => this.telemetry.metrics.prometheus(), options.appMetrics, { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.mergedMetricsPort ?? 15020 });
+    }
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
   }
 
@@ -123,6 +132,10 @@ export class MeshProxy {
       const st = await this.stats.listen();
       this.statsAddress = `${st.host}:${st.port}`;
     }
+    if (this.merged) {
+      const m = await this.merged.listen();
+      this.mergedMetricsAddress = `${m.host}:${m.port}`;
+    }
     this.state = 'INITIALIZING';
     this.xds.start();
   }
@@ -136,6 +149,7 @@ export class MeshProxy {
       await this.plane.drain(this.options.drainMs ?? 5000);
       await this.health?.close();
       await this.stats?.close();
+      await this.merged?.close();
       await this.admin.close();
       this.resolveStopped();
     })();

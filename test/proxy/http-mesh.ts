@@ -1,7 +1,9 @@
-// Test fixture: a service `web` whose endpoints are real HTTP servers on loopback, the config the control plane generates for a client sidecar, and a data plane serving it.
+// Test fixture: a service `web` whose endpoints are real HTTP/1.1, HTTP/2 or gRPC servers on loopback, the config the control plane generates for a client sidecar, and a data plane serving it.
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { once } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
 import { MemoryStore } from '../../src/config/memory-store.js';
 import { meshConfig } from '../../src/model/mesh-config.js';
 import { buildPushContext } from '../../src/model/push-context-impl.js';
@@ -20,7 +22,14 @@ export const HOST = 'web.default.svc.cluster.local';
 /** What an upstream does with one request: answer (status, body, delay), or drop the connection. */
 export type Behaviour = (req: http.IncomingMessage, n: number) => { status?: number; body?: string; delayMs?: number; headers?: Record<string, string> } | 'reset';
 
-export interface Upstream {
+/** An endpoint of `web`: anything listening on 127.0.0.1:port; the mesh closes it in `close()`. */
+export interface Endpoint {
+  readonly port: number;
+  /** Stops the server and drops its connections; safe to call on a server already closed. */
+  close(): Promise<void>;
+}
+
+export interface Upstream extends Endpoint {
   name: string;
   port: number;
   server: http.Server;
@@ -30,7 +39,17 @@ export interface Upstream {
 }
 
 export async function startUpstream(name: string, behaviour: Behaviour = () => ({ status: 200, body: name })): Promise<Upstream> {
-  const u: Upstream = { name, port: 0, server: undefined as unknown as http.Server, seen: [], behaviour };
+  const u: Upstream = {
+    name,
+    port: 0,
+    server: undefined as unknown as http.Server,
+    seen: [],
+    behaviour,
+    close: async () => {
+      u.server.closeAllConnections();
+      await new Promise<void>((r) => u.server.close(() => r()));
+    },
+  };
   u.server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -56,6 +75,80 @@ export async function startUpstream(name: string, behaviour: Behaviour = () => (
   return u;
 }
 
+/** What an HTTP/2 upstream does with one stream: answer, or reset it (RST_STREAM INTERNAL_ERROR). */
+export type H2Behaviour = (headers: http2.IncomingHttpHeaders, n: number) => { status?: number; body?: string; headers?: Record<string, string> } | 'reset';
+
+export interface H2Upstream extends Endpoint {
+  name: string;
+  port: number;
+  server: http2.Http2Server;
+  /** Streams received, in order (headers with pseudo-headers, body). */
+  seen: { headers: http2.IncomingHttpHeaders; body: string }[];
+  behaviour: H2Behaviour;
+}
+
+/** A cleartext HTTP/2 server (prior knowledge only; it refuses HTTP/1.1). Answers `name` with x-upstream: name unless told otherwise. */
+export async function startH2Upstream(name: string, behaviour: H2Behaviour = () => ({ status: 200, body: name })): Promise<H2Upstream> {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const server = http2.createServer();
+  const u: H2Upstream = {
+    name,
+    port: 0,
+    server,
+    seen: [],
+    behaviour,
+    close: async () => {
+      for (const s of sessions) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  server.on('session', (s: http2.ServerHttp2Session) => {
+    sessions.add(s);
+    s.once('close', () => sessions.delete(s));
+  });
+  server.on('stream', (stream, headers) => {
+    // A stream reset by either side emits 'error'; the peer sees the reset, the test its outcome.
+    stream.on('error', () => undefined);
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      u.seen.push({ headers, body: Buffer.concat(chunks).toString() });
+      const b = u.behaviour(headers, u.seen.length);
+      if (b === 'reset') {
+        stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      }
+      stream.respond({ ':status': b.status ?? 200, 'content-type': 'text/plain', 'x-upstream': name, ...(b.headers ?? {}) });
+      stream.end(b.body ?? name);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  u.port = (server.address() as net.AddressInfo).port;
+  return u;
+}
+
+export interface GrpcUpstream extends Endpoint {
+  name: string;
+  port: number;
+  server: grpc.Server;
+}
+
+/** A grpc-js server on 127.0.0.1 (cleartext HTTP/2) serving one service. */
+export async function startGrpcUpstream(name: string, service: grpc.ServiceDefinition, implementation: grpc.UntypedServiceImplementation): Promise<GrpcUpstream> {
+  const server = new grpc.Server();
+  server.addService(service, implementation);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+  return {
+    name,
+    port,
+    server,
+    close: async () => {
+      server.forceShutdown();
+    },
+  };
+}
+
 /** A free TCP port on 127.0.0.1 (for the service port the client sidecar listens on). */
 export async function freePort(): Promise<number> {
   const s = net.createServer().listen(0, '127.0.0.1');
@@ -65,10 +158,10 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export interface HttpMesh {
+export interface HttpMesh<U extends Endpoint = Upstream> {
   servicePort: number;
   store: MemoryStore;
-  upstreams: Upstream[];
+  upstreams: U[];
   plane: DataPlane;
   records: ExchangeRecord[];
   /** Regenerates the client's config from the store and applies it. */
@@ -78,8 +171,21 @@ export interface HttpMesh {
   close(): Promise<void>;
 }
 
-/** `web` with one endpoint per upstream (labels version: v1, v2, …), config from `yaml` (VirtualService, DestinationRule…). */
-export async function httpMesh(upstreams: Upstream[], yaml = '', options: Partial<DataPlaneOptions> = {}): Promise<HttpMesh> {
+export interface MeshOptions extends Partial<DataPlaneOptions> {
+  /**
+   * Name and protocol of `web`'s port (default `http`/`HTTP`); the endpoints listen on it under the
+   * same name. `grpc`/`GRPC` or `http2`/`HTTP2` make the cluster, and so proxy→upstream, HTTP/2.
+   */
+  port?: { name: string; protocol: string };
+}
+
+/**
+ * `web` with one endpoint per upstream (labels version: v1, v2, …), config from `yaml` (VirtualService,
+ * DestinationRule…; `PORT` in it is replaced by the service port). `records` collects every finished
+ * exchange; `options.onHttp`, if given, is called as well.
+ */
+export async function httpMesh<U extends Endpoint = Upstream>(upstreams: U[], yaml = '', options: MeshOptions = {}): Promise<HttpMesh<U>> {
+  const { port = { name: 'http', protocol: 'HTTP' }, onHttp, ...planeOptions } = options;
   const servicePort = await freePort();
   const store = new MemoryStore();
   const entries = upstreams
@@ -88,7 +194,7 @@ export async function httpMesh(upstreams: Upstream[], yaml = '', options: Partia
 apiVersion: networking.istio.io/v1beta1
 kind: WorkloadEntry
 metadata: { name: web-${i + 1}, namespace: default }
-spec: { address: 127.0.0.1, ports: { http: ${u.port} }, labels: { app: web, version: v${i + 1} } }
+spec: { address: 127.0.0.1, ports: { ${port.name}: ${u.port} }, labels: { app: web, version: v${i + 1} } }
 `,
     )
     .join('');
@@ -101,7 +207,7 @@ spec:
   hosts: [${HOST}]
   location: MESH_INTERNAL
   resolution: STATIC
-  ports: [{ number: ${servicePort}, name: http, protocol: HTTP }]
+  ports: [{ number: ${servicePort}, name: ${port.name}, protocol: ${port.protocol} }]
   workloadSelector: { labels: { app: web } }
 ${entries}${yaml ? `---\n${yaml.replaceAll('PORT', String(servicePort))}` : ''}`,
   );
@@ -109,7 +215,14 @@ ${entries}${yaml ? `---\n${yaml.replaceAll('PORT', String(servicePort))}` : ''}`
   const node = proxyFromNode('sidecar~127.0.0.1~client-1.default~default.svc.cluster.local', { LABELS: { app: 'client' } });
   if (typeof node === 'string') throw new Error(node);
   const records: ExchangeRecord[] = [];
-  const plane = new DataPlane({ plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' }, onHttp: (r) => records.push(r), ...options });
+  const plane = new DataPlane({
+    plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' },
+    ...planeOptions,
+    onHttp: (r, d) => {
+      records.push(r);
+      onHttp?.(r, d);
+    },
+  });
   let version = 0;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const push = async () => {
@@ -150,10 +263,7 @@ ${entries}${yaml ? `---\n${yaml.replaceAll('PORT', String(servicePort))}` : ''}`
       agent.destroy();
       await plane.drain(100);
       registry.close();
-      for (const u of upstreams) {
-        u.server.closeAllConnections();
-        await new Promise<void>((r) => u.server.close(() => r()));
-      }
+      for (const u of upstreams) await u.close();
     },
   };
 }

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Discovery } from '../../src/xds/discovery.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
-import { HOST, freePort, startUpstream } from './http-mesh.js';
+import { HOST, freePort, startGrpcUpstream, startUpstream } from './http-mesh.js';
 import * as http from 'node:http';
+import * as grpc from '@grpc/grpc-js';
 
 function configYaml(servicePort: number, ports: number[], subset: 'v1' | 'v2'): string {
   return `apiVersion: networking.istio.io/v1beta1
@@ -62,6 +63,7 @@ for (const protocol of ['sotw', 'delta'] as const) {
       adminPort: 0,
       healthPort: 0,
       statsPort: 0,
+      mergedMetricsPort: 0,
       healthHost: '127.0.0.1',
       drainMs: 200,
       backoff: { baseMs: 50, maxMs: 200 },
@@ -161,7 +163,7 @@ spec: { address: 127.0.0.2, ports: { http: ${appPort} }, labels: { app: web, ver
 `,
   );
   const discovery = await new Discovery({ configDir: dir, xdsPort, debugPort: 0, debounceAfterMs: 10 }).start();
-  const common = { discovery: `127.0.0.1:${xdsPort}`, adminPort: 0, healthPort: 0, statsPort: 0, healthHost: '127.0.0.1', drainMs: 100, backoff: { baseMs: 50, maxMs: 200 } };
+  const common = { discovery: `127.0.0.1:${xdsPort}`, adminPort: 0, healthPort: 0, statsPort: 0, mergedMetricsPort: 0, healthHost: '127.0.0.1', drainMs: 100, backoff: { baseMs: 50, maxMs: 200 } };
   const server = new MeshProxy({ ...common, node: { type: 'sidecar', ips: ['127.0.0.2'], podName: 'web-1', namespace: 'default', labels: { app: 'web', version: 'v1' } }, plan: { mode: 'sidecar', inboundAddress: '127.0.0.2' } });
   const client = new MeshProxy({ ...common, node: { type: 'sidecar', ips: ['127.0.0.1'], podName: 'client-1', namespace: 'default', labels: { app: 'client', version: 'v9' } }, plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' } });
   try {
@@ -201,6 +203,102 @@ spec: { address: 127.0.0.2, ports: { http: ${appPort} }, labels: { app: web, ver
     await discovery.close();
     app.server.closeAllConnections();
     await new Promise<void>((r) => app.server.close(() => r()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A string-message gRPC service (no .proto): a unary call that can fail, and a bidi echo. */
+const utf8 = { serialize: (s: string) => Buffer.from(s), deserialize: (b: Buffer) => b.toString() };
+const PING = {
+  unary: { path: '/meltemi.test.Ping/Unary', requestStream: false, responseStream: false, requestSerialize: utf8.serialize, requestDeserialize: utf8.deserialize, responseSerialize: utf8.serialize, responseDeserialize: utf8.deserialize },
+  bidi: { path: '/meltemi.test.Ping/Bidi', requestStream: true, responseStream: true, requestSerialize: utf8.serialize, requestDeserialize: utf8.deserialize, responseSerialize: utf8.serialize, responseDeserialize: utf8.deserialize },
+} satisfies grpc.ServiceDefinition;
+
+test('gRPC across two sidecars: bidi streaming round trips and a NOT_FOUND with trailing metadata, counted by both reporters', { timeout: 60_000 }, async () => {
+  const app = await startGrpcUpstream('app', PING, {
+    unary: (call: grpc.ServerUnaryCall<string, string>, cb: grpc.sendUnaryData<string>) => {
+      if (call.request === 'missing') {
+        const md = new grpc.Metadata();
+        md.set('x-detail', 'no such thing');
+        return cb({ code: grpc.status.NOT_FOUND, details: 'not here', metadata: md });
+      }
+      cb(null, `pong:${call.request}`);
+    },
+    bidi: (call: grpc.ServerDuplexStream<string, string>) => {
+      call.on('data', (m: string) => call.write(`pong:${m}`));
+      call.on('end', () => call.end());
+    },
+  });
+  const servicePort = await freePort();
+  const xdsPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-proxy-'));
+  // The app listens on 127.0.0.1; its sidecar's inbound listener on the pod address 127.0.0.2, same port.
+  writeFileSync(
+    join(dir, 'mesh.yaml'),
+    `apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: { name: web, namespace: default }
+spec:
+  hosts: [${HOST}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${servicePort}, name: grpc, protocol: GRPC }]
+  workloadSelector: { labels: { app: web } }
+---
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: { name: web-1, namespace: default }
+spec: { address: 127.0.0.2, ports: { grpc: ${app.port} }, labels: { app: web, version: v1 } }
+`,
+  );
+  const discovery = await new Discovery({ configDir: dir, xdsPort, debugPort: 0, debounceAfterMs: 10 }).start();
+  const common = { discovery: `127.0.0.1:${xdsPort}`, adminPort: 0, healthPort: 0, statsPort: 0, mergedMetricsPort: 0, healthHost: '127.0.0.1', drainMs: 100, backoff: { baseMs: 50, maxMs: 200 } };
+  const server = new MeshProxy({ ...common, node: { type: 'sidecar', ips: ['127.0.0.2'], podName: 'web-1', namespace: 'default', labels: { app: 'web', version: 'v1' } }, plan: { mode: 'sidecar', inboundAddress: '127.0.0.2' } });
+  const client = new MeshProxy({ ...common, node: { type: 'sidecar', ips: ['127.0.0.1'], podName: 'client-1', namespace: 'default', labels: { app: 'client', version: 'v9' } }, plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' } });
+  const Client = grpc.makeGenericClientConstructor(PING, 'Ping');
+  let stub: grpc.Client | undefined;
+  try {
+    await server.start();
+    await client.start();
+    await until('the inbound listener', () => server.plane.listeners.bound.includes(`127.0.0.2:${app.port}`));
+    await until('the outbound listener', () => client.plane.listeners.bound.includes(`127.0.0.1:${servicePort}`));
+    stub = new Client(`127.0.0.1:${servicePort}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': `${HOST}:${servicePort}` });
+    const c = stub as unknown as { bidi(): grpc.ClientDuplexStream<string, string>; unary(m: string, cb: (e: grpc.ServiceError | null, r?: string) => void): void };
+    const deadline = Date.now() + 15_000;
+    // Ping-pong: each ping leaves only after the previous pong came back through both sidecars.
+    const call = c.bidi();
+    const pongs: string[] = [];
+    for (let i = 0; i < 5 && Date.now() < deadline; i++) {
+      const pong = new Promise<string>((resolve, reject) => {
+        call.once('data', resolve);
+        call.once('error', reject);
+      });
+      call.write(`ping${i}`);
+      pongs.push(await pong);
+    }
+    call.end();
+    assert.deepEqual(pongs, ['pong:ping0', 'pong:ping1', 'pong:ping2', 'pong:ping3', 'pong:ping4']);
+    const failure = await new Promise<grpc.ServiceError>((resolve, reject) => c.unary('missing', (e) => (e ? resolve(e) : reject(new Error('expected NOT_FOUND')))));
+    assert.equal(failure.code, grpc.status.NOT_FOUND);
+    assert.equal(failure.details, 'not here');
+    assert.deepEqual(failure.metadata.get('x-detail'), ['no such thing']);
+    const lines = async (p: MeshProxy) => (await (await fetch(`http://${p.statsAddress}/stats/prometheus`)).text()).split('\n').filter((l) => l.startsWith('istio_requests_total{'));
+    for (const [p, reporter] of [
+      [client, 'source'],
+      [server, 'destination'],
+    ] as const) {
+      const found = await lines(p);
+      const notFound = found.find((l) => l.includes('grpc_response_status="5"'));
+      assert.ok(notFound, `${reporter}: ${found.join('\n')}`);
+      assert.match(notFound, new RegExp(`reporter="${reporter}".*destination_workload="web-1".*request_protocol="grpc",response_code="200"`));
+      assert.ok(found.some((l) => l.includes('grpc_response_status="0"')), `${reporter}: the bidi call is counted OK`);
+    }
+  } finally {
+    stub?.close();
+    await client.stop();
+    await server.stop();
+    await discovery.close();
+    await app.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

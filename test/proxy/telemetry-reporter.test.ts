@@ -23,7 +23,7 @@ test('an outbound exchange becomes a source-reported request and an Istio text a
   const responseHeaders = new HeaderList();
   responseHeaders.add('x-envoy-upstream-service-time', '3');
   r.http(
-    { request: parser.head!, startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 4.2, responseCode: 503, responseFlags: ['URX'], responseHeaders, upstreamHost: '10.1.0.9:9080', upstreamCluster: 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local', routeName: 'default', bytesReceived: 0, bytesSent: 95, attempts: 3 },
+    { request: parser.head!, protocol: 'http1', startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 4.2, responseCode: 503, responseFlags: ['URX'], responseHeaders, upstreamHost: '10.1.0.9:9080', upstreamCluster: 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local', routeName: 'default', bytesReceived: 0, bytesSent: 95, attempts: 3 },
     { listener, chain: listener.filterChains[0]!, port: 9080 },
   );
   assert.equal(lines.length, 1);

@@ -1,4 +1,4 @@
-// The proxy's admin API (Envoy's on 127.0.0.1:15000: /config_dump, /clusters, /stats, /stats/prometheus, /ready, /server_info, /quitquitquit) and the 15021 readiness probe.
+// The proxy's admin API (Envoy's on 127.0.0.1:15000: /config_dump, /clusters, /stats, /stats/prometheus, /ready, /server_info, /quitquitquit), the 15021 readiness probe, 15090 metrics and 15020 metrics merged with the app's.
 import * as http from 'node:http';
 import { isIP } from 'node:net';
 import { MeshError } from '../../shared/errors.js';
@@ -198,5 +198,99 @@ export class StatsServer {
 
   close(): Promise<void> {
     return this.server.close();
+  }
+}
+
+/** Where the app publishes its Prometheus metrics (Istio: the pod's prometheus.io/port and /path annotations). */
+export interface AppMetricsSource {
+  /** An http:// URL on a loopback address: the agent never scrapes another host. */
+  url: string;
+  /** Give up on a scrape after this long (5 s). */
+  timeoutMs?: number;
+  /** Refuse an answer larger than this (16 MiB). */
+  maxBytes?: number;
+}
+
+/** Checks an app metrics URL; throws MESH_INVALID_CONFIG naming the rule. */
+export function appMetricsUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new MeshError('MESH_INVALID_CONFIG', `app metrics URL "${raw}" is not a URL (expected http://127.0.0.1:PORT/PATH)`);
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (url.protocol !== 'http:' || !isLoopback(host)) throw new MeshError('MESH_INVALID_CONFIG', `app metrics URL "${raw}" must be http:// on a loopback address (the app's own metrics port)`);
+  return url;
+}
+
+/**
+ * Istio's merged metrics on 15020 (pilot-agent's /stats/prometheus): the proxy's metrics, then the
+ * app's, scraped over loopback at each request, so Prometheus needs one scrape per pod and the app's
+ * port stays behind mutual TLS (MAISTRA-1621). A failing app scrape is counted and leaves the proxy's
+ * metrics served.
+ */
+export class MergedMetricsServer {
+  private readonly server: SmallServer;
+  private scrapes = 0;
+  private failures = 0;
+  private readonly app: { url: URL; timeoutMs: number; maxBytes: number } | undefined;
+
+  constructor(
+    private readonly proxyMetrics: () => string,
+    app: AppMetricsSource | undefined,
+    private readonly options: { host?: string; port?: number } = {},
+  ) {
+    if (app) this.app = { url: appMetricsUrl(app.url), timeoutMs: app.timeoutMs ?? 5_000, maxBytes: app.maxBytes ?? 16 * 1024 * 1024 };
+    this.server = new SmallServer(
+      (req, res) => {
+        if (new URL(req.url ?? '/', 'http://agent').pathname !== '/stats/prometheus') return send(res, 404, 'not found\n');
+        this.merged().then(
+          (body) => send(res, 200, body, PROMETHEUS_CONTENT_TYPE),
+          () => send(res, 500, 'metrics unavailable\n'),
+        );
+      },
+      { maxHeaderSize: 8 * 1024, headersTimeoutMs: 5_000, requestTimeoutMs: 30_000 },
+    );
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return this.server.listen(this.options.host ?? '0.0.0.0', this.options.port ?? 15020);
+  }
+
+  close(): Promise<void> {
+    return this.server.close();
+  }
+
+  private async merged(): Promise<string> {
+    const app = this.app ? await this.scrapeApp(this.app) : '';
+    const agent =
+      '# TYPE istio_agent_scrapes_total counter\n' +
+      `istio_agent_scrapes_total{type="application"} ${this.scrapes}\n` +
+      '# TYPE istio_agent_scrape_failures_total counter\n' +
+      `istio_agent_scrape_failures_total{type="application"} ${this.failures}\n`;
+    return `${this.proxyMetrics()}${agent}${app}`;
+  }
+
+  /** The app's exposition text, or '' when it cannot be had (counted as a failure). */
+  private async scrapeApp(app: { url: URL; timeoutMs: number; maxBytes: number }): Promise<string> {
+    this.scrapes++;
+    try {
+      const res = await fetch(app.url, { signal: AbortSignal.timeout(app.timeoutMs), headers: { accept: 'text/plain;version=0.0.4' }, redirect: 'error' });
+      if (res.status !== 200 || !res.body) throw new Error(`status ${res.status}`);
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += chunk.byteLength;
+        if (size > app.maxBytes) throw new Error('too large');
+        chunks.push(chunk);
+      }
+      // OpenMetrics' terminator would end the merged text early for a strict parser.
+      const text = Buffer.concat(chunks).toString('utf8').replace(/^# EOF\s*$/m, '');
+      return text.endsWith('\n') || text === '' ? text : `${text}\n`;
+    } catch {
+      this.failures++;
+      return '';
+    }
   }
 }

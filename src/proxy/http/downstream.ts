@@ -1,8 +1,28 @@
-// One downstream HTTP/1.1 connection: parse requests in order (pipelining), stream bodies to their exchange, write responses back, enforce the connection's limits and timeouts.
+// One downstream HTTP/1.1 connection: parse requests in order (pipelining), stream bodies to their exchange, write responses back, enforce the connection's limits and timeouts; a connection that opens with HTTP/2's preface is handed to the HTTP/2 server.
 import type * as net from 'node:net';
-import { BODY_DATA, BODY_END, BODY_ERROR, BodyDecoder, HEAD_ERROR, HEAD_INCOMPLETE, RequestHeadParser, errorReply, localReply, type Http1Limits } from '../http1/index.js';
+import {
+  BODY_DATA,
+  BODY_END,
+  BODY_ERROR,
+  BodyDecoder,
+  CHUNK_DATA_END,
+  HEAD_ERROR,
+  HEAD_INCOMPLETE,
+  LAST_CHUNK,
+  RequestHeadParser,
+  chunkHeader,
+  errorReply,
+  localReply,
+  reasonPhrase,
+  serializeResponseHead,
+  type HeaderList,
+  type Http1Limits,
+  type RequestHead,
+  type ResponseHead,
+} from '../http1/index.js';
 import { Exchange, type DownstreamSink, type ExchangeContext } from './exchange.js';
-import type { UpstreamConnection } from './upstream-pool.js';
+import { HTTP2_PREFACE, type Http2Downstream } from './http2-downstream.js';
+import type { UpstreamTunnel } from './upstream-stream.js';
 
 export interface DownstreamOptions {
   limits: Http1Limits;
@@ -10,6 +30,8 @@ export interface DownstreamOptions {
   headersTimeoutMs: number;
   /** Close a connection with no request in flight after this long (Envoy's idle_timeout, 1 h). */
   idleTimeoutMs: number;
+  /** Where connections that open with the HTTP/2 preface go (codec AUTO); absent: HTTP/1.1 only. */
+  http2?: Http2Downstream;
 }
 
 export const DEFAULT_DOWNSTREAM_OPTIONS: Omit<DownstreamOptions, 'limits'> = Object.freeze({ headersTimeoutMs: 60_000, idleTimeoutMs: 3_600_000 });
@@ -20,12 +42,15 @@ const S_BODY = 1;
 const S_WAIT = 2;
 const S_CLOSED = 3;
 const S_TUNNEL = 4;
+/** Handed to the HTTP/2 server. */
+const S_HTTP2 = 5;
 
 /**
  * Serves one accepted socket. `context()` is read once per request, so a request sees one config
  * version even if a push arrives while it is in flight.
  */
 export class DownstreamConnection implements DownstreamSink {
+  readonly protocol = 'http1';
   private readonly parser: RequestHeadParser;
   private readonly body: BodyDecoder;
   private state = S_HEAD;
@@ -36,6 +61,15 @@ export class DownstreamConnection implements DownstreamSink {
   private headTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private paused = false;
+  /** The request being answered. */
+  private request: RequestHead | undefined;
+  /** The response body is chunk-encoded here (its length is unknown). */
+  private chunkedOut = false;
+  /** The response's framing requires closing after it (until-close, or HTTP/1.0 without a length). */
+  private closeAfter = false;
+  /** The first bytes, while they may still be the HTTP/2 preface. */
+  private sniffed: Buffer | undefined;
+  private sniffing: boolean;
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
@@ -50,6 +84,7 @@ export class DownstreamConnection implements DownstreamSink {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.localAddress = socket.localAddress ?? '';
     this.localPort = socket.localPort ?? 0;
+    this.sniffing = options.http2 !== undefined;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => undefined); // 'close' follows
@@ -59,17 +94,68 @@ export class DownstreamConnection implements DownstreamSink {
 
   // ---- DownstreamSink ----
 
-  write(buf: Buffer): boolean {
-    if (this.state === S_CLOSED) return true;
-    return this.socket.write(buf);
+  writeHead(head: ResponseHead, close: boolean): number {
+    const h = head.headers;
+    let closeAfter = close || head.framing === 'until-close';
+    this.chunkedOut = false;
+    if (head.framing === 'chunked') {
+      if (this.request?.versionMinor === 1) {
+        this.chunkedOut = true;
+        if (!h.has('transfer-encoding')) h.add('transfer-encoding', 'chunked', 'transfer-encoding');
+      } else {
+        // HTTP/1.0 has no chunking: the end of the body is the end of the connection.
+        h.remove('transfer-encoding');
+        closeAfter = true;
+      }
+    }
+    this.closeAfter = closeAfter;
+    if (head.status === 101) {
+      h.set('connection', 'upgrade', 'connection');
+      if (head.upgrade) h.set('upgrade', head.upgrade, 'upgrade');
+    } else if (closeAfter) h.set('connection', 'close', 'connection');
+    const bytes = serializeResponseHead(head.status, head.reason || reasonPhrase(head.status), h);
+    this.write(bytes);
+    return bytes.length;
+  }
+
+  writeContinue(): void {
+    this.write(CONTINUE);
+  }
+
+  writeData(payload: Buffer): boolean {
+    if (!this.chunkedOut) return this.write(payload);
+    this.write(chunkHeader(payload.length));
+    this.write(payload);
+    return this.write(CHUNK_DATA_END);
   }
 
   onDrain(cb: () => void): void {
     this.socket.once('drain', cb);
   }
 
-  finish(close: boolean): void {
+  end(_trailers: HeaderList | undefined, close: boolean): void {
+    // HTTP/1.1 trailers are dropped, as Envoy does unless enabled.
+    if (this.chunkedOut) this.write(LAST_CHUNK);
+    this.chunkedOut = false;
+    const closeAfter = close || this.closeAfter;
+    this.closeAfter = false;
+    this.finish(closeAfter);
+  }
+
+  localReply(status: number, body: string, headers: ReadonlyArray<readonly [string, string]>, close: boolean): number {
+    const bytes = localReply(status, { body, headers, close, headRequest: this.request?.method === 'HEAD' });
+    this.write(bytes);
+    return bytes.length;
+  }
+
+  private write(buf: Buffer): boolean {
+    if (this.state === S_CLOSED) return true;
+    return this.socket.write(buf);
+  }
+
+  private finish(close: boolean): void {
     this.exchange = undefined;
+    this.request = undefined;
     if (this.state === S_CLOSED) return;
     if (close) {
       this.state = S_CLOSED;
@@ -114,7 +200,7 @@ export class DownstreamConnection implements DownstreamSink {
   }
 
   /** After a 101: the two sockets are piped both ways until either closes. */
-  tunnel(upstream: UpstreamConnection, rest: Buffer | undefined): void {
+  tunnel(upstream: UpstreamTunnel, rest: Buffer | undefined): void {
     this.exchange = undefined;
     this.state = S_TUNNEL;
     this.clearTimers();
@@ -143,6 +229,20 @@ export class DownstreamConnection implements DownstreamSink {
   // ---- input ----
 
   private onData(chunk: Buffer): void {
+    if (this.sniffing) {
+      const seen = this.sniffed ? Buffer.concat([this.sniffed, chunk]) : chunk;
+      const n = Math.min(seen.length, HTTP2_PREFACE.length);
+      if (seen.compare(HTTP2_PREFACE, 0, n, 0, n) === 0) {
+        if (n < HTTP2_PREFACE.length) {
+          this.sniffed = seen;
+          return;
+        }
+        return this.toHttp2(seen);
+      }
+      this.sniffing = false;
+      this.sniffed = undefined;
+      chunk = seen;
+    }
     if (this.state === S_WAIT || this.state === S_CLOSED) {
       if (this.state === S_WAIT) {
         // Pipelined: keep it until the current response is done; hold the client meanwhile.
@@ -175,7 +275,7 @@ export class DownstreamConnection implements DownstreamSink {
             const err = this.parser.error!;
             this.state = S_CLOSED;
             this.socket.end(errorReply(err));
-            this.context().onComplete({ startMs: Date.now(), durationMs: 0, responseCode: err.status, responseFlags: ['DPE'], bytesReceived: pos, bytesSent: 0, attempts: 0 });
+            this.context().onComplete({ protocol: 'http1', startMs: Date.now(), durationMs: 0, responseCode: err.status, responseFlags: ['DPE'], bytesReceived: pos, bytesSent: 0, attempts: 0 });
             return;
           }
           pos = r;
@@ -188,6 +288,7 @@ export class DownstreamConnection implements DownstreamSink {
           }
           const ex = new Exchange(this.context(), head, this);
           this.exchange = ex;
+          this.request = head;
           this.state = S_BODY;
           const bodiless = head.framing === 'none' || head.framing === 'tunnel' || (head.framing === 'length' && head.contentLength === 0);
           if (bodiless) {
@@ -201,11 +302,11 @@ export class DownstreamConnection implements DownstreamSink {
           continue;
         }
         if (this.state === S_BODY) {
-          const start = pos;
           let ended = false;
           for (;;) {
             const ev = this.body.read(chunk, pos, chunk.length);
             if (ev === BODY_DATA) {
+              this.exchange?.requestData(chunk.subarray(this.body.dataStart, this.body.dataEnd));
               pos = this.body.next;
               continue;
             }
@@ -225,7 +326,6 @@ export class DownstreamConnection implements DownstreamSink {
             break;
           }
           const ex = this.exchange;
-          if (pos > start) ex?.requestData(chunk.subarray(start, pos));
           if (!ended) break;
           if (this.state === S_BODY) this.state = S_WAIT;
           ex?.requestEnd();
@@ -249,6 +349,18 @@ export class DownstreamConnection implements DownstreamSink {
       this.leftover = undefined;
       this.process(rest, 0);
     }
+  }
+
+  /** The client speaks HTTP/2 (prior knowledge): the HTTP/2 server takes the socket and what was read. */
+  private toHttp2(read: Buffer): void {
+    this.sniffing = false;
+    this.sniffed = undefined;
+    this.state = S_HTTP2;
+    this.clearTimers();
+    this.socket.removeAllListeners('data');
+    this.socket.pause();
+    this.socket.unshift(read);
+    this.options.http2!.serve(this.socket, this.context);
   }
 
   private onClose(): void {
@@ -290,3 +402,5 @@ export class DownstreamConnection implements DownstreamSink {
     this.headTimer = this.idleTimer = undefined;
   }
 }
+
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');

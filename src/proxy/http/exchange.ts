@@ -1,42 +1,43 @@
-// One HTTP/1.1 request through the router: route, fault, cluster and host choice, retries with backoff, timeouts, mirroring, and the response back.
+// One HTTP request through the router, whatever the codecs on either side: route, fault, cluster and host choice, retries with backoff, timeouts, mirroring, and the response back.
 import { randomUUID } from 'node:crypto';
-import {
-  BODY_DATA,
-  BODY_END,
-  BODY_ERROR,
-  HEAD_ERROR,
-  HEAD_INCOMPLETE,
-  HeaderList,
-  localReply,
-  reasonPhrase,
-  serializeRequestHead,
-  serializeResponseHead,
-  type RequestHead,
-  type ResponseHead,
-} from '../http1/index.js';
+import type { HeaderList, RequestHead, ResponseHead } from '../http1/index.js';
 import type { HttpConnectionManagerConfig } from '../config/listeners.js';
 import type { ForwardAction, HeaderMutation, RouteEntry, RouteRequest, RouteSelection, RouteTable } from '../config/route-table.js';
 import type { ClusterManager, ClusterRuntime } from '../upstream/cluster-manager.js';
 import { hashKey, type PickContext } from '../upstream/load-balancer.js';
 import type { Host } from '../upstream/host.js';
 import { pickWeighted } from '../upstream/weighted-pick.js';
-import { LOCAL_REPLIES, type LocalFailure } from './local-replies.js';
+import { LOCAL_REPLIES, grpcStatusOfHttp, type LocalFailure } from './local-replies.js';
 import type { PoolRegistry } from './pool-registry.js';
-import type { UpstreamConnection } from './upstream-pool.js';
+import type { UpstreamEvents, UpstreamFailure, UpstreamStream, UpstreamTunnel } from './upstream-stream.js';
 
 /** How much of a request body is kept for retries and mirrors (Envoy's per-request buffer limit is similar in spirit). */
 const RETRY_BUFFER_BYTES = 64 * 1024;
-/** Request headers a proxy never forwards (RFC 9110 §7.6.1), besides those `Connection` names. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te'];
+/** Request headers a proxy never forwards (RFC 9110 §7.6.1), besides those `Connection` names; `te: trailers` (gRPC) is kept. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'upgrade'];
 
-/** Where an exchange writes its response and how it controls the downstream request body. */
+/**
+ * Where an exchange writes its response and how it controls the downstream request body: an
+ * HTTP/1.1 connection's current request, or one HTTP/2 stream. Bodies are payload; each codec
+ * frames them.
+ */
 export interface DownstreamSink {
-  /** Writes to the client; false when the socket's buffer is full (wait for `onDrain`). */
-  write(buf: Buffer): boolean;
+  readonly protocol: 'http1' | 'http2';
+  /**
+   * Writes the response head; returns its size on the wire. `head.framing` and `contentLength`
+   * describe the body that follows; `close`: the connection closes after this response (HTTP/1.1).
+   */
+  writeHead(head: ResponseHead, close: boolean): number;
+  /** A 100 Continue the client asked for. */
+  writeContinue(): void;
+  /** Response payload; false when the client's buffer is full (wait for `onDrain`). */
+  writeData(payload: Buffer): boolean;
   onDrain(cb: () => void): void;
-  /** The response is complete; `close` closes the connection once written. */
-  finish(close: boolean): void;
-  /** The response cannot be completed (reset mid-body): close the connection now. */
+  /** The response is complete (trailers, when the codec carries them); `close` closes the connection once written. */
+  end(trailers: HeaderList | undefined, close: boolean): void;
+  /** A whole response made by the proxy; returns its size. The exchange then calls `end`. */
+  localReply(status: number, body: string, headers: ReadonlyArray<readonly [string, string]>, close: boolean): number;
+  /** The response cannot be completed (reset mid-body): reset the stream or close the connection now. */
   reset(): void;
   pauseRequestBody(): void;
   resumeRequestBody(): void;
@@ -46,14 +47,16 @@ export interface DownstreamSink {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
-  /** For tunnels (WebSocket): hands the raw connection over once the upstream accepts. */
-  tunnel(upstream: UpstreamConnection, rest: Buffer | undefined): void;
+  /** For tunnels (WebSocket over HTTP/1.1): hands the raw connection over once the upstream accepts. */
+  tunnel(upstream: UpstreamTunnel, rest: Buffer | undefined): void;
 }
 
 /** What one finished exchange reports (metrics and the access log read it). */
 export interface ExchangeRecord {
   /** Undefined when the request head itself was refused (a protocol error). */
   request?: RequestHead;
+  /** The downstream codec. */
+  protocol: 'http1' | 'http2';
   startMs: number;
   durationMs: number;
   responseCode: number;
@@ -71,6 +74,8 @@ export interface ExchangeRecord {
   upstreamServiceTimeMs?: number;
   /** The peer's x-envoy-peer-metadata (from the request on inbound, the response on outbound). */
   peerMetadata?: string;
+  /** grpc-status of a gRPC response (trailers, trailers-only head, or the local reply's). */
+  grpcStatus?: number;
 }
 
 /** Istio's HTTP metadata exchange: what this proxy announces, and from which side the peer's arrives. */
@@ -96,24 +101,40 @@ export interface ExchangeContext {
   metadataExchange?: MetadataExchange;
 }
 
-/** Envoy's retry conditions on an upstream response status. */
-function retriableStatus(action: ForwardAction, status: number): boolean {
+/** gRPC statuses Envoy's `retry_on` names (checked on a response head that carries grpc-status: a trailers-only answer). */
+const GRPC_RETRY_ON: ReadonlyMap<number, string> = new Map([
+  [1, 'cancelled'],
+  [4, 'deadline-exceeded'],
+  [8, 'resource-exhausted'],
+  [13, 'internal'],
+  [14, 'unavailable'],
+]);
+
+/** Envoy's retry conditions on an upstream response head. */
+function retriableResponse(action: ForwardAction, head: ResponseHead): boolean {
   const r = action.retry;
   if (!r) return false;
+  const status = head.status;
   if (r.retryOn.has('5xx') && status >= 500) return true;
   if (r.retryOn.has('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
   if (r.retryOn.has('retriable-4xx') && status === 409) return true;
   if (r.retryOn.has('retriable-status-codes') && r.retriableStatusCodes.has(status)) return true;
+  const grpc = head.headers.get('grpc-status');
+  if (grpc !== undefined) {
+    const condition = GRPC_RETRY_ON.get(Number(grpc));
+    if (condition !== undefined && r.retryOn.has(condition)) return true;
+  }
   return false;
 }
 
-/** Envoy's retry conditions on a failure without a response (connect failure, reset, per-try timeout). */
-function retriableFailure(action: ForwardAction, failure: 'connect-failure' | 'reset' | 'timeout'): boolean {
+/** Envoy's retry conditions on a failure without a response (connect failure, reset, refused stream, per-try timeout). */
+function retriableFailure(action: ForwardAction, failure: 'connect-failure' | 'reset' | 'remote-reset' | 'refused-stream' | 'timeout'): boolean {
   const on = action.retry?.retryOn;
   if (!on) return false;
   if (on.has('5xx') || on.has('gateway-error')) return true;
   if (failure === 'connect-failure') return on.has('connect-failure') || on.has('reset');
-  if (failure === 'reset') return on.has('reset');
+  if (failure === 'refused-stream') return on.has('refused-stream') || on.has('reset');
+  if (failure === 'reset' || failure === 'remote-reset') return on.has('reset');
   return false;
 }
 
@@ -125,7 +146,7 @@ function applyMutation(headers: HeaderList, m: HeaderMutation): void {
   }
 }
 
-export class Exchange implements RouteRequest {
+export class Exchange implements RouteRequest, UpstreamEvents {
   // RouteRequest
   readonly method: string;
   readonly authority: string;
@@ -138,12 +159,11 @@ export class Exchange implements RouteRequest {
   private clusterName: string | undefined;
   private cluster: ClusterRuntime | undefined;
   private readonly flags: string[] = [];
-  /** Raw request body bytes kept for the next attempt; undefined once too large to keep. */
-  /** Every request body byte so far, while the body is small enough to replay (retries, mirrors). */
+  /** Every request payload byte so far, while the body is small enough to replay (retries, mirrors). */
   private kept: Buffer[] = [];
   private keptBytes = 0;
   private replayable = true;
-  /** Body bytes received while no connection could take them. */
+  /** Payload received while no stream could take it. */
   private unsent: Buffer[] = [];
   private unsentBytes = 0;
   private requestEnded = false;
@@ -162,8 +182,11 @@ export class Exchange implements RouteRequest {
   private readonly upstreamHeaders: HeaderList;
   private upstreamTarget: string;
   private peerMetadata: string | undefined;
+  private grpcStatus: number | undefined;
   /** The route table this request was routed with (a push during the request does not change it). */
   private routes: RouteTable | undefined;
+  /** The request's body length for the upstream: known, 0 for none, -1 unknown. */
+  private readonly bodyLength: number;
 
   constructor(
     private readonly ctx: ExchangeContext,
@@ -177,6 +200,8 @@ export class Exchange implements RouteRequest {
     this.startMs = ctx.now();
     this.upstreamHeaders = request.headers;
     this.upstreamTarget = request.target;
+    const f = request.framing;
+    this.bodyLength = f === 'length' ? request.contentLength : f === 'chunked' ? -1 : 0;
   }
 
   header(lowerName: string): string | undefined {
@@ -212,7 +237,7 @@ export class Exchange implements RouteRequest {
     this.afterDelay(route);
   }
 
-  /** Raw body bytes of the downstream request (framing included, forwarded as received). */
+  /** Request payload from the client (no framing). */
   requestData(buf: Buffer): void {
     if (this.done) return;
     this.bytesReceived += buf.length;
@@ -225,22 +250,25 @@ export class Exchange implements RouteRequest {
         this.kept = [];
       }
     }
-    const conn = this.attempt?.conn;
-    if (conn && this.attempt!.headSent) {
-      if (!conn.socket.write(buf)) {
+    const stream = this.attempt?.stream;
+    if (stream && this.attempt!.headSent) {
+      if (!stream.sendData(buf)) {
         this.sink.pauseRequestBody();
-        conn.socket.once('drain', () => this.sink.resumeRequestBody());
+        stream.onDrain(() => this.sink.resumeRequestBody());
       }
       return;
     }
-    // No connection yet (connecting, fault delay, retry backoff): hold the bytes, and the client once they add up.
+    // No stream yet (connecting, fault delay, retry backoff): hold the bytes, and the client once they add up.
     this.unsent.push(buf);
     this.unsentBytes += buf.length;
     if (this.unsentBytes > RETRY_BUFFER_BYTES) this.sink.pauseRequestBody();
   }
 
   requestEnd(): void {
+    if (this.requestEnded) return;
     this.requestEnded = true;
+    const a = this.attempt;
+    if (a?.stream && a.headSent && !this.done) a.stream.sendEnd();
   }
 
   /** The client went away: stop everything. */
@@ -248,7 +276,7 @@ export class Exchange implements RouteRequest {
     if (this.done) return;
     this.flags.push('DC');
     if (this.attempt) this.dropAttempt(this.attempt, false);
-    this.finish(this.upstreamHead?.status ?? 0, false, true);
+    this.finish(this.upstreamHead?.status ?? 0, false, true, undefined);
   }
 
   // ---- routing ----
@@ -275,6 +303,8 @@ export class Exchange implements RouteRequest {
     const named = h.joined('connection');
     for (const name of HOP_BY_HOP) h.remove(name);
     if (named) for (const n of named.split(',')) h.remove(n.trim().toLowerCase());
+    const te = h.get('te');
+    if (te !== undefined && te.toLowerCase() !== 'trailers') h.remove('te');
     if (this.ctx.hcm.useRemoteAddress) {
       // Edge: the client is untrusted. Envoy drops its x-envoy-* control headers and appends it to XFF.
       for (let i = h.length - 1; i >= 0; i--) if (h.lowerNames[i]!.startsWith('x-envoy-')) h.remove(h.lowerNames[i]!);
@@ -355,13 +385,13 @@ export class Exchange implements RouteRequest {
     cluster.stats.upstream_rq_active++;
     host.activeRequests++;
     this.triedHosts.push(host);
-    const attempt: Attempt = { host, cluster, conn: undefined, headSent: false, responseEnded: false, startedMs: this.ctx.now(), cancel: undefined, perTryTimer: undefined, released: false };
+    const attempt: Attempt = { host, cluster, stream: undefined, headSent: false, head: undefined, startedMs: this.ctx.now(), cancel: undefined, perTryTimer: undefined, released: false };
     this.attempt = attempt;
-    const pool = this.ctx.pools.pool(cluster, host);
-    attempt.cancel = pool.acquire((failure, conn) => {
+    const pool = this.ctx.pools.pool(cluster, host, this.sink.protocol);
+    attempt.cancel = pool.acquire((failure, stream) => {
       attempt.cancel = undefined;
       if (this.attempt !== attempt || this.done) {
-        if (conn) pool.release(conn, true);
+        stream?.release(true);
         return;
       }
       if (failure === 'overflow') {
@@ -372,7 +402,7 @@ export class Exchange implements RouteRequest {
         cluster.outlier?.report(host, { localOriginFailure: 'connect-failure' });
         return this.attemptFailed(attempt, 'connect-failure');
       }
-      this.sendOn(attempt, conn!);
+      this.sendOn(attempt, stream!);
     });
     const perTry = action.retry?.perTryTimeoutMs ?? 0;
     if (perTry > 0) attempt.perTryTimer = setTimeout(() => this.onPerTryTimeout(attempt), perTry);
@@ -398,113 +428,132 @@ export class Exchange implements RouteRequest {
     return undefined;
   }
 
-  private sendOn(attempt: Attempt, conn: UpstreamConnection): void {
-    attempt.conn = conn;
-    conn.requests++;
+  private sendOn(attempt: Attempt, stream: UpstreamStream): void {
+    attempt.stream = stream;
     const h = this.upstreamHeaders;
     if (this.selection!.virtualHost.includeAttemptCount) h.set('x-envoy-attempt-count', String(this.attempts), 'x-envoy-attempt-count');
-    conn.parser.reset();
-    conn.parser.forRequest(this.method);
-    conn.onData = (chunk) => this.onUpstreamData(attempt, chunk);
-    conn.onEnd = (err) => this.onUpstreamEnd(attempt, err);
-    const head = serializeRequestHead(this.method, this.upstreamTarget, h);
     // A retry replays the whole body kept so far; the first attempt sends what arrived while it connected.
     const parts = this.attempts > 1 ? this.kept : this.unsent;
     this.unsent = [];
     this.unsentBytes = 0;
     attempt.headSent = true;
-    const ok = conn.socket.write(parts.length === 0 ? head : Buffer.concat([head, ...parts]));
+    stream.sendHead(this.method, this.upstreamTarget, h, this.bodyLength, this);
+    let ok = true;
+    for (const p of parts) ok = stream.sendData(p);
+    if (this.requestEnded) stream.sendEnd();
     if (!ok) {
       this.sink.pauseRequestBody();
-      conn.socket.once('drain', () => this.sink.resumeRequestBody());
+      stream.onDrain(() => this.sink.resumeRequestBody());
     } else this.sink.resumeRequestBody();
   }
 
-  private onUpstreamData(attempt: Attempt, chunk: Buffer): void {
-    if (this.attempt !== attempt || this.done) return;
+  // ---- UpstreamEvents (of the current attempt's stream) ----
+
+  readStart(): void {
     // Optimization: the response head and the body bytes of one read leave in one write; separate
     // writes were a syscall each, 40% of the proxy's busy CPU.
     this.sink.cork();
-    try {
-      this.onUpstreamBytes(attempt, chunk);
-    } finally {
-      this.sink.uncork();
+  }
+
+  readEnd(): void {
+    this.sink.uncork();
+  }
+
+  interim(head: ResponseHead): void {
+    // 100 Continue: passed through only when the client asked for it; other 1xx are dropped.
+    if (head.status === 100 && this.request.expectContinue && !this.responseStarted && !this.done) this.sink.writeContinue();
+  }
+
+  head(head: ResponseHead): void {
+    const attempt = this.attempt;
+    if (!attempt || this.done) return;
+    attempt.head = head;
+    this.onResponseHead(attempt, head);
+  }
+
+  data(payload: Buffer): void {
+    const attempt = this.attempt;
+    if (!attempt || this.done || payload.length === 0) return;
+    this.bytesSent += payload.length;
+    if (!this.sink.writeData(payload)) {
+      const stream = attempt.stream!;
+      stream.pause();
+      this.sink.onDrain(() => stream.resume());
     }
   }
 
-  private onUpstreamBytes(attempt: Attempt, chunk: Buffer): void {
-    const conn = attempt.conn!;
-    let pos = 0;
-    if (attempt.head === undefined) {
-      for (;;) {
-        const r = conn.parser.execute(chunk, pos);
-        if (r === HEAD_INCOMPLETE) return;
-        if (r === HEAD_ERROR) {
-          this.dropAttempt(attempt, false);
-          return this.localFailure('upstream-protocol-error');
-        }
-        const head = conn.parser.head!;
-        pos = r;
-        if (head.interim) {
-          // 100 Continue and friends: pass through only when the client asked for it.
-          if (head.status === 100 && this.request.expectContinue && !this.responseStarted) this.sink.write(Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1'));
-          continue;
-        }
-        attempt.head = head;
-        attempt.rest = r < chunk.length ? chunk.subarray(r) : undefined;
-        if (this.onResponseHead(attempt, head)) return;
-        break;
-      }
+  end(trailers: HeaderList | undefined): void {
+    const attempt = this.attempt;
+    if (!attempt || this.done) return;
+    if (trailers) {
+      const g = trailers.get('grpc-status');
+      if (g !== undefined) this.grpcStatus = Number(g);
     }
-    this.forwardBody(attempt, chunk, pos);
+    this.completeAttempt(attempt, trailers);
   }
 
-  /** Decides on the response head; true when the attempt was abandoned (retry or local reply). */
-  private onResponseHead(attempt: Attempt, head: ResponseHead): boolean {
+  failed(reason: UpstreamFailure): void {
+    const attempt = this.attempt;
+    if (!attempt || this.done) return;
+    if (reason === 'protocol-error') {
+      this.dropAttempt(attempt, false);
+      if (!attempt.head) return this.localFailure('upstream-protocol-error');
+      this.flags.push('UPE');
+      return this.failMidResponse();
+    }
+    if (!attempt.head) {
+      attempt.cluster.outlier?.report(attempt.host, { localOriginFailure: 'reset' });
+      return this.attemptFailed(attempt, reason);
+    }
+    // Reset mid-response: the client cannot be told with a status any more.
+    this.flags.push(reason === 'remote-reset' ? 'UR' : 'UC');
+    this.dropAttempt(attempt, false);
+    this.failMidResponse();
+  }
+
+  /** Decides on the response head: retry, tunnel, or forward it. */
+  private onResponseHead(attempt: Attempt, head: ResponseHead): void {
     const action = this.action!;
     const cluster = attempt.cluster;
     if (attempt.perTryTimer) clearTimeout(attempt.perTryTimer);
     attempt.perTryTimer = undefined;
     cluster.outlier?.report(attempt.host, { status: head.status });
-    if (retriableStatus(action, head.status) && this.canRetry()) {
+    const retriable = retriableResponse(action, head);
+    if (retriable && this.canRetry()) {
       this.dropAttempt(attempt, false);
       this.scheduleRetry();
-      return true;
+      return;
     }
-    if (this.attempts > 1 && retriableStatus(action, head.status)) this.flags.push('URX');
-    if (head.framing === 'tunnel') {
-      if (head.status === 101 && this.ctx.hcm.websocket) {
-        this.upstreamHead = head;
-        this.writeResponseHead(head);
-        this.endAttemptAccounting(attempt);
-        const conn = attempt.conn!;
-        conn.onData = null;
-        conn.onEnd = null;
-        this.done = true;
-        this.clearTimers();
-        this.sink.tunnel(conn, attempt.rest);
-        this.report(head.status);
-        return true;
-      }
-      this.dropAttempt(attempt, false);
-      this.localFailure('upstream-protocol-error');
-      return true;
-    }
+    if (this.attempts > 1 && retriable) this.flags.push('URX');
+    if (head.framing === 'tunnel') return this.startTunnel(attempt, head);
     this.upstreamHead = head;
     this.upstreamServiceTimeMs = Math.round(this.ctx.now() - attempt.startedMs);
+    const g = head.headers.get('grpc-status');
+    if (g !== undefined) this.grpcStatus = Number(g);
     const sc = Math.floor(head.status / 100);
     if (sc === 2) cluster.stats.upstream_rq_2xx++;
     else if (sc === 3) cluster.stats.upstream_rq_3xx++;
     else if (sc === 4) cluster.stats.upstream_rq_4xx++;
     else if (sc === 5) cluster.stats.upstream_rq_5xx++;
     this.writeResponseHead(head);
-    attempt.conn!.body.start(head.framing, head.contentLength);
-    if (head.framing === 'none' || (head.framing === 'length' && head.contentLength === 0)) {
-      attempt.responseEnded = true;
-      this.completeAttempt(attempt);
-      return true;
+    if (head.framing === 'none' || (head.framing === 'length' && head.contentLength === 0)) this.completeAttempt(attempt, undefined);
+  }
+
+  /** A 101 (WebSocket): the client and upstream connections are joined byte for byte. */
+  private startTunnel(attempt: Attempt, head: ResponseHead): void {
+    const detached = head.status === 101 && this.ctx.hcm.websocket ? attempt.stream!.detach() : undefined;
+    if (!detached) {
+      this.dropAttempt(attempt, false);
+      return this.localFailure('upstream-protocol-error');
     }
-    return false;
+    this.upstreamHead = head;
+    this.writeResponseHead(head);
+    this.endAttemptAccounting(attempt);
+    attempt.stream = undefined;
+    this.done = true;
+    this.clearTimers();
+    this.sink.tunnel(detached.conn, detached.rest);
+    this.report(head.status);
   }
 
   private writeResponseHead(head: ResponseHead): void {
@@ -527,73 +576,8 @@ export class Exchange implements RouteRequest {
     if (this.routes) applyMutation(h, this.routes.responseHeaders);
     if (this.upstreamServiceTimeMs !== undefined) h.set('x-envoy-upstream-service-time', String(this.upstreamServiceTimeMs), 'x-envoy-upstream-service-time');
     h.set('server', this.ctx.hcm.serverName, 'server');
-    // A body delimited by the upstream closing cannot keep the client connection: close it after.
-    if (head.framing === 'until-close' || !this.request.keepAlive) h.set('connection', 'close', 'connection');
-    if (head.status === 101) h.set('connection', 'upgrade', 'connection');
-    if (head.status === 101 && head.upgrade) h.set('upgrade', head.upgrade, 'upgrade');
-    const bytes = serializeResponseHead(head.status, head.reason || reasonPhrase(head.status), h);
     this.responseStarted = true;
-    this.bytesSent += bytes.length;
-    this.sink.write(bytes);
-  }
-
-  private forwardBody(attempt: Attempt, chunk: Buffer, pos: number): void {
-    const dec = attempt.conn!.body;
-    const start = pos;
-    for (;;) {
-      const ev = dec.read(chunk, pos, chunk.length);
-      if (ev === BODY_DATA) {
-        pos = dec.next;
-        continue;
-      }
-      if (ev === BODY_END) {
-        this.writeDownstream(attempt, chunk.subarray(start, dec.next));
-        attempt.responseEnded = true;
-        // Bytes after the end would be an unsolicited response: the connection is not reused then.
-        attempt.extraBytes = dec.next < chunk.length;
-        this.completeAttempt(attempt);
-        return;
-      }
-      if (ev === BODY_ERROR) {
-        this.flags.push('UPE');
-        this.dropAttempt(attempt, false);
-        this.failMidResponse();
-        return;
-      }
-      break;
-    }
-    if (start < chunk.length) this.writeDownstream(attempt, start === 0 ? chunk : chunk.subarray(start));
-  }
-
-  private writeDownstream(attempt: Attempt, bytes: Buffer): void {
-    if (bytes.length === 0) return;
-    this.bytesSent += bytes.length;
-    if (!this.sink.write(bytes)) {
-      const socket = attempt.conn!.socket;
-      socket.pause();
-      this.sink.onDrain(() => socket.resume());
-    }
-  }
-
-  private onUpstreamEnd(attempt: Attempt, err: Error | undefined): void {
-    if (this.attempt !== attempt || this.done) return;
-    const head = attempt.head;
-    if (head && !err && head.framing === 'until-close') {
-      attempt.responseEnded = true;
-      attempt.conn!.body.finish();
-      this.completeAttempt(attempt);
-      return;
-    }
-    attempt.conn = undefined;
-    if (!head) {
-      attempt.cluster.outlier?.report(attempt.host, { localOriginFailure: 'reset' });
-      this.attemptFailed(attempt, 'reset');
-      return;
-    }
-    // Reset mid-response: the client cannot be told with a status any more.
-    this.flags.push('UC');
-    this.endAttemptAccounting(attempt);
-    this.failMidResponse();
+    this.bytesSent += this.sink.writeHead(head, !this.request.keepAlive);
   }
 
   private onPerTryTimeout(attempt: Attempt): void {
@@ -619,11 +603,11 @@ export class Exchange implements RouteRequest {
     this.localFailure('upstream-timeout');
   }
 
-  private attemptFailed(attempt: Attempt, failure: 'connect-failure' | 'reset'): void {
+  private attemptFailed(attempt: Attempt, failure: 'connect-failure' | 'reset' | 'remote-reset' | 'refused-stream'): void {
     this.dropAttempt(attempt, false);
     if (retriableFailure(this.action!, failure) && this.canRetry()) return this.scheduleRetry();
     if (this.attempts > 1) this.flags.push('URX');
-    this.localFailure(failure === 'connect-failure' ? 'connect-failure' : 'upstream-reset');
+    this.localFailure(failure === 'connect-failure' ? 'connect-failure' : failure === 'remote-reset' ? 'upstream-remote-reset' : 'upstream-reset');
   }
 
   private canRetry(): boolean {
@@ -653,14 +637,14 @@ export class Exchange implements RouteRequest {
     }, delay);
   }
 
-  /** Gives up on an attempt: stop its timers, return or close its connection, release its slots. */
+  /** Gives up on an attempt: stop its timers, return or close its stream, release its slots. */
   private dropAttempt(attempt: Attempt, reusable: boolean): void {
     if (attempt.perTryTimer) clearTimeout(attempt.perTryTimer);
     attempt.perTryTimer = undefined;
     if (attempt.cancel) attempt.cancel();
     attempt.cancel = undefined;
-    if (attempt.conn) this.ctx.pools.pool(attempt.cluster, attempt.host).release(attempt.conn, reusable);
-    attempt.conn = undefined;
+    attempt.stream?.release(reusable);
+    attempt.stream = undefined;
     this.endAttemptAccounting(attempt);
     if (this.attempt === attempt) this.attempt = undefined;
   }
@@ -673,20 +657,15 @@ export class Exchange implements RouteRequest {
     attempt.cluster.breaker.release('request');
   }
 
-  /** Both the response and the request have ended: hand the connection back and finish. */
-  private completeAttempt(attempt: Attempt): void {
+  /** The response has ended: hand the stream back and finish. */
+  private completeAttempt(attempt: Attempt, trailers: HeaderList | undefined): void {
     const head = attempt.head!;
-    if (!this.requestEnded) {
-      // The upstream answered before the client finished sending (e.g. 413): the rest of the
-      // request body is unread, so neither connection can carry another request.
-      this.dropAttempt(attempt, false);
-      this.finish(head.status, true, false);
-      return;
-    }
-    const reusable = head.keepAlive && head.framing !== 'until-close' && !attempt.extraBytes;
-    this.dropAttempt(attempt, reusable);
-    this.startMirrors();
-    this.finish(head.status, !this.request.keepAlive || head.framing === 'until-close', false);
+    // An upstream that answered before the client finished sending (e.g. 413) leaves the rest of
+    // the request body unread: neither HTTP/1.1 connection can carry another request.
+    const close = !this.request.keepAlive || head.framing === 'until-close' || !this.requestEnded;
+    this.dropAttempt(attempt, this.requestEnded);
+    if (this.requestEnded) this.startMirrors();
+    this.finish(head.status, close, false, trailers);
   }
 
   private startMirrors(): void {
@@ -700,41 +679,14 @@ export class Exchange implements RouteRequest {
       const headers = this.upstreamHeaders.clone();
       const host0 = headers.get('host') ?? this.authority;
       headers.set('host', shadowHost(host0), 'host');
-      const body = Buffer.concat(this.kept);
-      const pool = this.ctx.pools.pool(cluster, host);
+      const body = this.kept;
+      const length = this.bodyLength < 0 ? -1 : this.keptBytes;
       // Fire and forget: the response is read and dropped; failures only count.
-      pool.acquire((failure, conn) => {
-        if (failure || !conn) return;
-        conn.parser.reset();
-        conn.parser.forRequest(this.method);
-        let head: ResponseHead | undefined;
-        conn.onEnd = () => undefined;
-        conn.onData = (chunk) => {
-          let pos = 0;
-          if (!head) {
-            const r = conn.parser.execute(chunk);
-            if (r < 0) {
-              if (r === HEAD_ERROR) pool.release(conn, false);
-              return;
-            }
-            if (conn.parser.head!.interim) return;
-            head = conn.parser.head!;
-            conn.body.start(head.framing, head.contentLength);
-            pos = r;
-          }
-          for (;;) {
-            const ev = conn.body.read(chunk, pos, chunk.length);
-            if (ev === BODY_DATA) {
-              pos = conn.body.next;
-              continue;
-            }
-            if (ev === BODY_END) pool.release(conn, head.keepAlive && conn.body.next === chunk.length);
-            else if (ev === BODY_ERROR) pool.release(conn, false);
-            return;
-          }
-        };
-        conn.requests++;
-        conn.socket.write(Buffer.concat([serializeRequestHead(this.method, this.upstreamTarget, headers), body]));
+      this.ctx.pools.pool(cluster, host, this.sink.protocol).acquire((failure, stream) => {
+        if (failure || !stream) return;
+        stream.sendHead(this.method, this.upstreamTarget, headers, length, mirrorEvents(stream));
+        for (const p of body) stream.sendData(p);
+        stream.sendEnd();
       });
     }
   }
@@ -748,19 +700,28 @@ export class Exchange implements RouteRequest {
     this.reply(rule.status, rule.body, []);
   }
 
+  /** A response made here. gRPC requests get it as gRPC statuses, in a trailers-only response (Envoy's local reply for gRPC). */
   private reply(status: number, body: string, headers: Array<[string, string]>): void {
     if (this.done) return;
     const close = !this.request.keepAlive;
-    const bytes = localReply(status, { body, headers: [...headers, ['server', this.ctx.hcm.serverName]], close, headRequest: this.method === 'HEAD' });
+    const all: Array<[string, string]> = [...headers, ['server', this.ctx.hcm.serverName]];
+    let wireStatus = status;
+    let wireBody = body;
+    if (isGrpc(this.request)) {
+      this.grpcStatus = grpcStatusOfHttp(status);
+      all.push(['content-type', 'application/grpc'], ['grpc-status', String(this.grpcStatus)]);
+      if (body) all.push(['grpc-message', encodeURIComponent(body)]);
+      wireStatus = 200;
+      wireBody = '';
+    }
     this.responseStarted = true;
-    this.bytesSent += bytes.length;
-    this.sink.write(bytes);
+    this.bytesSent += this.sink.localReply(wireStatus, wireBody, all, close);
     // A request whose body was not read cannot be followed by another on this connection.
-    this.finish(status, close || !this.requestEnded, false);
+    this.finish(status, close || !this.requestEnded, false, undefined);
   }
 
   private failMidResponse(): void {
-    this.finish(this.upstreamHead?.status ?? 503, true, true);
+    this.finish(this.upstreamHead?.status ?? 503, true, true, undefined);
   }
 
   private clearTimers(): void {
@@ -770,12 +731,12 @@ export class Exchange implements RouteRequest {
     this.globalTimer = this.retryTimer = this.faultTimer = undefined;
   }
 
-  private finish(status: number, close: boolean, reset: boolean): void {
+  private finish(status: number, close: boolean, reset: boolean, trailers: HeaderList | undefined): void {
     if (this.done) return;
     this.done = true;
     this.clearTimers();
     if (reset) this.sink.reset();
-    else this.sink.finish(close);
+    else this.sink.end(trailers, close);
     this.report(status);
   }
 
@@ -783,6 +744,7 @@ export class Exchange implements RouteRequest {
     const lastHost = this.triedHosts[this.triedHosts.length - 1];
     const record: ExchangeRecord = {
       request: this.request,
+      protocol: this.sink.protocol,
       startMs: this.startMs,
       durationMs: this.ctx.now() - this.startMs,
       responseCode: status,
@@ -798,6 +760,7 @@ export class Exchange implements RouteRequest {
     if (this.selection?.route.operation) record.operation = this.selection.route.operation;
     if (this.upstreamServiceTimeMs !== undefined) record.upstreamServiceTimeMs = this.upstreamServiceTimeMs;
     if (this.peerMetadata !== undefined) record.peerMetadata = this.peerMetadata;
+    if (this.grpcStatus !== undefined && Number.isInteger(this.grpcStatus)) record.grpcStatus = this.grpcStatus;
     this.ctx.onComplete(record);
   }
 }
@@ -805,17 +768,35 @@ export class Exchange implements RouteRequest {
 interface Attempt {
   host: Host;
   cluster: ClusterRuntime;
-  conn: UpstreamConnection | undefined;
+  stream: UpstreamStream | undefined;
   headSent: boolean;
-  head?: ResponseHead;
-  responseEnded: boolean;
-  extraBytes?: boolean;
-  /** Bytes after a 101's head: the start of the tunnel. */
-  rest?: Buffer;
+  head: ResponseHead | undefined;
   startedMs: number;
   cancel: (() => void) | undefined;
   perTryTimer: NodeJS.Timeout | undefined;
   released: boolean;
+}
+
+/** Whether a request is gRPC (content-type application/grpc, +proto, +json…). */
+export function isGrpc(request: RequestHead): boolean {
+  return request.headers.get('content-type')?.startsWith('application/grpc') === true;
+}
+
+/** A mirror's events: the response is read and dropped, the stream handed back. */
+function mirrorEvents(stream: UpstreamStream): UpstreamEvents {
+  return {
+    interim: noop,
+    head: noop,
+    data: noop,
+    end: () => stream.release(true),
+    failed: () => stream.release(false),
+    readStart: noop,
+    readEnd: noop,
+  };
+}
+
+function noop(): void {
+  // a mirror ignores its response
 }
 
 /** The prefix a route matched on (for prefix rewrites), if it is a prefix route. */

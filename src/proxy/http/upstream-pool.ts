@@ -1,12 +1,10 @@
 // HTTP/1.1 keep-alive connections to one upstream host: connect with a timeout, reuse idle sockets, queue when the cluster's connection limit is reached.
 import * as net from 'node:net';
-import { BodyDecoder, ResponseHeadParser, type Http1Limits } from '../http1/index.js';
+import { BODY_DATA, BODY_END, BODY_ERROR, BodyDecoder, CHUNK_DATA_END, HEAD_ERROR, HEAD_INCOMPLETE, LAST_CHUNK, ResponseHeadParser, chunkHeader, serializeRequestHead, type HeaderList, type Http1Limits, type ResponseHead } from '../http1/index.js';
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { ClusterStats } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
-
-/** Why no connection could be had: Envoy's `UF` (connection failure) and `UO` (overflow). */
-export type PoolFailure = 'connect-failure' | 'connect-timeout' | 'overflow';
+import type { PoolFailure, UpstreamEvents, UpstreamPool, UpstreamStream } from './upstream-stream.js';
 
 export interface PoolOptions {
   connectTimeoutMs: number;
@@ -19,13 +17,29 @@ export interface PoolOptions {
   limits: Http1Limits;
 }
 
-/** One upstream connection. The exchange using it installs `onData` / `onEnd` while it owns it. */
-export class UpstreamConnection {
-  readonly parser: ResponseHeadParser;
-  readonly body: BodyDecoder;
+/**
+ * One HTTP/1.1 upstream connection, and the stream of the one request it carries at a time: it
+ * writes the request (chunk-encoding a body of unknown length) and parses the response into
+ * payload events for its current owner.
+ */
+export class UpstreamConnection implements UpstreamStream {
+  readonly protocol = 'http1';
+  private readonly parser: ResponseHeadParser;
+  private readonly body: BodyDecoder;
   /** Requests sent on this connection so far. */
   requests = 0;
-  /** Set by the current owner; idle connections have none. */
+  /** Handed out by the pool and not yet released. */
+  private leased = false;
+  /** The owner's events once it sent a request; null before and when idle. */
+  private events: UpstreamEvents | null = null;
+  private head: ResponseHead | undefined;
+  /** The request body is chunk-encoded (its length was unknown). */
+  private chunked = false;
+  /** No request was sent, or its response ended cleanly and nothing followed it. */
+  private reusable = false;
+  /** Bytes after a 101's head: the start of the tunnel. */
+  private rest: Buffer | undefined;
+  /** Set by a tunnel (after `detach`): raw bytes and the close. */
   onData: ((chunk: Buffer) => void) | null = null;
   onEnd: ((error: Error | undefined) => void) | null = null;
   closed = false;
@@ -35,14 +49,159 @@ export class UpstreamConnection {
     readonly socket: net.Socket,
     readonly host: Host,
     limits: Http1Limits,
+    private readonly pool: Http1Pool,
   ) {
     this.parser = new ResponseHeadParser(limits);
     this.body = new BodyDecoder('response', limits);
   }
+
+  /** Marks the connection as handed to a request (the pool calls this); returns it. */
+  lease(): this {
+    this.leased = true;
+    this.reusable = true;
+    return this;
+  }
+
+  sendHead(method: string, target: string, headers: HeaderList, bodyLength: number, events: UpstreamEvents): void {
+    this.events = events;
+    this.requests++;
+    this.head = undefined;
+    this.rest = undefined;
+    this.reusable = false;
+    this.parser.reset();
+    this.parser.forRequest(method);
+    this.chunked = bodyLength < 0;
+    if (this.chunked && !headers.has('transfer-encoding')) headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
+    // The head and the body bytes written in this tick leave in one segment.
+    this.socket.cork();
+    process.nextTick(uncorkSocket, this.socket);
+    this.socket.write(serializeRequestHead(method, target, headers));
+  }
+
+  sendData(payload: Buffer): boolean {
+    if (payload.length === 0) return true;
+    if (!this.chunked) return this.socket.write(payload);
+    this.socket.write(chunkHeader(payload.length));
+    this.socket.write(payload);
+    return this.socket.write(CHUNK_DATA_END);
+  }
+
+  onDrain(cb: () => void): void {
+    this.socket.once('drain', cb);
+  }
+
+  sendEnd(): void {
+    if (this.chunked) this.socket.write(LAST_CHUNK);
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  release(reusable: boolean): void {
+    if (!this.leased) return;
+    this.leased = false;
+    this.events = null;
+    this.pool.release(this, reusable && this.reusable);
+  }
+
+  detach(): { conn: UpstreamConnection; rest: Buffer | undefined } | undefined {
+    if (this.head?.framing !== 'tunnel') return undefined;
+    this.leased = false;
+    this.events = null;
+    return { conn: this, rest: this.rest };
+  }
+
+  /** Bytes from the socket. */
+  receive(chunk: Buffer): void {
+    if (this.onData) return this.onData(chunk);
+    const ev = this.events;
+    if (!ev) {
+      // Bytes from an idle upstream (a late or unsolicited response): the connection cannot be trusted.
+      this.socket.destroy();
+      return;
+    }
+    ev.readStart();
+    try {
+      this.parse(ev, chunk);
+    } finally {
+      ev.readEnd();
+    }
+  }
+
+  /** The socket closed while a request owned it. */
+  closedUnder(hadError: boolean): void {
+    if (this.onEnd) {
+      const end = this.onEnd;
+      this.onEnd = this.onData = null;
+      end(hadError ? new Error('upstream connection reset') : undefined);
+      return;
+    }
+    const ev = this.events;
+    if (!ev) return;
+    if (this.head && !hadError && this.body.finish() === BODY_END) {
+      // A body delimited by the close has ended.
+      ev.end(undefined);
+      return;
+    }
+    ev.failed('reset');
+  }
+
+  private parse(ev: UpstreamEvents, chunk: Buffer): void {
+    let pos = 0;
+    if (this.head === undefined) {
+      for (;;) {
+        const r = this.parser.execute(chunk, pos);
+        if (r === HEAD_INCOMPLETE) return;
+        if (r === HEAD_ERROR) return ev.failed('protocol-error');
+        const head = this.parser.head!;
+        pos = r;
+        if (head.interim) {
+          ev.interim(head);
+          if (this.events !== ev) return;
+          continue;
+        }
+        this.head = head;
+        if (head.framing === 'tunnel') {
+          this.rest = pos < chunk.length ? chunk.subarray(pos) : undefined;
+          return ev.head(head);
+        }
+        this.body.start(head.framing, head.contentLength);
+        ev.head(head);
+        if (this.events !== ev) return;
+        break;
+      }
+    }
+    const body = this.body;
+    for (;;) {
+      const e = body.read(chunk, pos, chunk.length);
+      if (e === BODY_DATA) {
+        ev.data(chunk.subarray(body.dataStart, body.dataEnd));
+        if (this.events !== ev) return;
+        pos = body.next;
+        continue;
+      }
+      if (e === BODY_END) {
+        // Bytes after the end would be an unsolicited response: the connection is not reused then.
+        this.reusable = this.head.keepAlive && this.head.framing !== 'until-close' && body.next === chunk.length;
+        return ev.end(body.trailers ?? undefined);
+      }
+      if (e === BODY_ERROR) return ev.failed('protocol-error');
+      return;
+    }
+  }
+}
+
+function uncorkSocket(socket: net.Socket): void {
+  socket.uncork();
 }
 
 interface Waiter {
-  cb: (failure: PoolFailure | null, conn?: UpstreamConnection) => void;
+  cb: (failure: PoolFailure | null, conn?: UpstreamStream) => void;
   cancelled: boolean;
 }
 
@@ -51,7 +210,7 @@ interface Waiter {
  * to its callback exactly once; `release` returns it (reusable or not). The cluster's circuit
  * breaker bounds connections across its hosts and the requests queued for one.
  */
-export class Http1Pool {
+export class Http1Pool implements UpstreamPool {
   private readonly idle: UpstreamConnection[] = [];
   private readonly waiters: Waiter[] = [];
   private connections = 0;
@@ -68,12 +227,12 @@ export class Http1Pool {
   }
 
   /** Returns a cancel function (for a request that gives up while queued). */
-  acquire(cb: (failure: PoolFailure | null, conn?: UpstreamConnection) => void): () => void {
+  acquire(cb: (failure: PoolFailure | null, conn?: UpstreamStream) => void): () => void {
     const idle = this.idle.pop();
     if (idle) {
       if (idle.idleTimer) clearTimeout(idle.idleTimer);
       idle.idleTimer = undefined;
-      cb(null, idle);
+      cb(null, idle.lease());
       return noop;
     }
     if (this.options.breaker.tryAcquire('connection')) {
@@ -99,8 +258,6 @@ export class Http1Pool {
 
   /** Returns a connection after an exchange; `reusable` when its request and response both ended cleanly and both sides allow keep-alive. */
   release(conn: UpstreamConnection, reusable: boolean): void {
-    conn.onData = null;
-    conn.onEnd = null;
     const max = this.options.maxRequestsPerConnection;
     if (!reusable || conn.closed || this.closed || (max > 0 && conn.requests >= max)) {
       this.destroy(conn);
@@ -109,7 +266,7 @@ export class Http1Pool {
     }
     const w = this.nextWaiter();
     if (w) {
-      w.cb(null, conn);
+      w.cb(null, conn.lease());
       return;
     }
     this.idle.push(conn);
@@ -163,12 +320,12 @@ export class Http1Pool {
   }
 
   /** Opens a connection; the caller holds a 'connection' breaker slot, released when the socket closes. */
-  private connect(cb: (failure: PoolFailure | null, conn?: UpstreamConnection) => void): void {
+  private connect(cb: (failure: PoolFailure | null, conn?: UpstreamStream) => void): void {
     this.connections++;
     this.options.stats.upstream_cx_total++;
     const socket = net.connect({ host: this.host.address, port: this.host.port });
     socket.setNoDelay(true);
-    const conn = new UpstreamConnection(socket, this.host, this.options.limits);
+    const conn = new UpstreamConnection(socket, this.host, this.options.limits, this);
     let connected = false;
     let reported = false;
     const report = (failure: PoolFailure | null) => {
@@ -177,7 +334,7 @@ export class Http1Pool {
       if (failure) {
         this.options.stats.upstream_cx_connect_fail++;
         cb(failure);
-      } else cb(null, conn);
+      } else cb(null, conn.lease());
     };
     const timer = setTimeout(() => {
       report('connect-timeout');
@@ -188,13 +345,7 @@ export class Http1Pool {
       clearTimeout(timer);
       report(null);
     });
-    socket.on('data', (chunk: Buffer) => {
-      if (conn.onData) conn.onData(chunk);
-      else {
-        // Bytes from an idle upstream (a late or unsolicited response): the connection cannot be trusted.
-        socket.destroy();
-      }
-    });
+    socket.on('data', (chunk: Buffer) => conn.receive(chunk));
     socket.on('error', () => {
       // 'close' follows with hadError; handled there.
     });
@@ -207,12 +358,7 @@ export class Http1Pool {
       this.connections--;
       this.options.breaker.release('connection');
       if (!connected) report('connect-failure');
-      else if (conn.onEnd) {
-        const end = conn.onEnd;
-        conn.onEnd = null;
-        conn.onData = null;
-        end(hadError ? new Error('upstream connection reset') : undefined);
-      }
+      else conn.closedUnder(hadError);
       this.dispatchWaiterWithNewConnection();
     });
   }
