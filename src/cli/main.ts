@@ -2,28 +2,31 @@
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ExitCode, processIO, type CliIO } from './io.js';
-import { runValidate } from './commands/validate.js';
-import { runAnalyze } from './commands/analyze.js';
-import { runDiscovery } from './commands/discovery.js';
-import { runProxy, type ProxyCommandOptions } from './commands/proxy.js';
-import { runProxyStatus } from './commands/proxy-status.js';
-import { runProxyConfig, type ProxyConfigKind } from './commands/proxy-config.js';
+import type { ProxyCommandOptions } from './commands/proxy.js';
+import type { ProxyConfigKind } from './commands/proxy-config.js';
 import { isMeshError } from '../shared/errors.js';
 
 function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return 'unknown';
+  // src/cli in a checkout, dist/src/cli in the build (`npm run build`).
+  for (const path of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name: string; version: string };
+      if (pkg.name === 'meltemi') return pkg.version;
+    } catch {
+      // not here
+    }
   }
+  return 'unknown';
 }
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** Builds the command tree. Each action stores its exit code in `result.code`. */
+/**
+ * Builds the command tree. Each action stores its exit code in `result.code`. A command's module is
+ * imported when it runs, so `meltemi proxy` does not load (and hold in memory) the control plane.
+ */
 export function buildProgram(io: CliIO, result: { code: number }): Command {
   const program = new Command('meltemi')
     .description('Meltemi: a service mesh with Istio and OpenShift Service Mesh APIs')
@@ -38,6 +41,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .requiredOption('-f, --filename <path>', 'file, directory (recursive) or - for stdin; repeatable', collect)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (o: { filename: string[]; output: 'text' | 'json' }) => {
+      const { runValidate } = await import('./commands/validate.js');
       result.code = await runValidate({ filename: o.filename, output: o.output }, io);
     });
 
@@ -49,6 +53,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .addOption(new Option('--failure-threshold <level>', 'lowest level that makes the exit code non-zero').choices(['Info', 'Warning', 'Error']).default('Error'))
     .option('--root-namespace <ns>', 'the mesh root (control plane) namespace (default: the namespace of the one ServiceMeshControlPlane given, else istio-system)')
     .action(async (o: { filename: string[]; output: 'log' | 'json'; failureThreshold: 'Info' | 'Warning' | 'Error'; rootNamespace?: string }) => {
+      const { runAnalyze } = await import('./commands/analyze.js');
       result.code = await runAnalyze({ filename: o.filename, output: o.output, failureThreshold: o.failureThreshold, rootNamespace: o.rootNamespace }, io);
     });
 
@@ -60,6 +65,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--debug-addr <host:port>', 'debug API and metrics address', '127.0.0.1:15014')
     .option('--allow-remote', 'allow non-loopback xDS and debug addresses (they expose every proxy\'s configuration)')
     .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean }) => {
+      const { runDiscovery } = await import('./commands/discovery.js');
       result.code = await runDiscovery(o, io);
     });
 
@@ -85,6 +91,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--drain-seconds <s>', 'how long connections may finish after SIGTERM', '5')
     .addOption(new Option('--access-log <encoding>', "one line per request on stdout in Istio's format (off by default, as in Istio 1.6)").choices(['text', 'json']))
     .action(async (o: ProxyCommandOptions) => {
+      const { runProxy } = await import('./commands/proxy.js');
       result.code = await runProxy(o, io);
     });
 
@@ -94,6 +101,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--debug-addr <host:port>', 'the control plane debug API', '127.0.0.1:15014')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
     .action(async (o: { debugAddr: string; output: 'table' | 'json' }) => {
+      const { runProxyStatus } = await import('./commands/proxy-status.js');
       result.code = await runProxyStatus(o, io);
     });
 
@@ -111,6 +119,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
         result.code = ExitCode.USAGE;
         return;
       }
+      const { runProxyConfig } = await import('./commands/proxy-config.js');
       result.code = await runProxyConfig({ kind: kind.replace(/s$/, '') as ProxyConfigKind, proxy, debugAddr: o.debugAddr, output: o.output }, io);
     });
 

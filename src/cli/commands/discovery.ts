@@ -1,14 +1,7 @@
 // `meltemi discovery`: runs the control plane until SIGINT/SIGTERM.
 import { Discovery } from '../../xds/discovery.js';
-import { MeshError } from '../../shared/errors.js';
 import { ExitCode, type CliIO } from '../io.js';
-
-export function parseHostPort(value: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new MeshError('MESH_USAGE', `${flag} must be HOST:PORT (e.g. 127.0.0.1:15010), got "${value}"`);
-  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
-}
+import { parseHostPort } from '../host-port.js';
 
 export interface DiscoveryCommandOptions {
   configDir: string;
