@@ -88,6 +88,8 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--admin-port <port>', 'admin API port on 127.0.0.1', '15000')
     .option('--health-port <port>', 'readiness probe port (/healthz/ready)', '15021')
     .option('--stats-port <port>', "Istio's metrics port (/stats/prometheus)", '15090')
+    .option('--merged-metrics-port <port>', "the proxy's metrics merged with the app's (Istio's 15020 /stats/prometheus)", '15020')
+    .option('--app-metrics <url>', "the app's Prometheus endpoint on loopback, merged on 15020 (e.g. http://127.0.0.1:8080/metrics)")
     .option('--drain-seconds <s>', 'how long connections may finish after SIGTERM', '5')
     .addOption(new Option('--access-log <encoding>', "one line per request on stdout in Istio's format (off by default, as in Istio 1.6)").choices(['text', 'json']))
     .action(async (o: ProxyCommandOptions) => {

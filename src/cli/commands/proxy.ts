@@ -1,6 +1,7 @@
 // `meltemi proxy`: runs a sidecar or gateway configured by the control plane until SIGINT/SIGTERM or /quitquitquit.
 import { setFlagsFromString } from 'node:v8';
 import { MeshError } from '../../shared/errors.js';
+import { appMetricsUrl } from '../../proxy/admin/admin-server.js';
 import { MeshProxy } from '../../proxy/mesh-proxy.js';
 import { parseNodeId } from '../../model/proxy.js';
 import { ExitCode, type CliIO } from '../io.js';
@@ -23,6 +24,8 @@ export interface ProxyCommandOptions {
   adminPort: string;
   healthPort: string;
   statsPort: string;
+  mergedMetricsPort: string;
+  appMetrics?: string;
   drainSeconds: string;
   accessLog?: 'text' | 'json';
   /** Resolves when the process should stop; defaults to SIGINT/SIGTERM. */
@@ -78,6 +81,8 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
     adminPort: intOf(o.adminPort, '--admin-port', 0)!,
     healthPort: intOf(o.healthPort, '--health-port', 0)!,
     statsPort: intOf(o.statsPort, '--stats-port', 0)!,
+    mergedMetricsPort: intOf(o.mergedMetricsPort, '--merged-metrics-port', 0)!,
+    ...(o.appMetrics ? { appMetrics: { url: appMetricsUrl(o.appMetrics).href } } : {}),
     drainMs: Math.max(0, Number(o.drainSeconds) || 0) * 1000,
     ...(o.accessLog ? { accessLog: { encoding: o.accessLog, write: (line: string) => io.out(line.endsWith('\n') ? line : `${line}\n`) } } : {}),
     logger: {
@@ -87,7 +92,7 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
     },
   });
   await proxy.start();
-  io.out(`proxy: ${type} ${pod}.${namespace}, xDS from ${o.discovery}, admin http://${proxy.adminAddress}, readiness http://${proxy.healthAddress}/healthz/ready\n`);
+  io.out(`proxy: ${type} ${pod}.${namespace}, xDS from ${o.discovery}, admin http://${proxy.adminAddress}, readiness http://${proxy.healthAddress}/healthz/ready, metrics http://${proxy.mergedMetricsAddress}/stats/prometheus\n`);
   const stop =
     o.stopSignal ??
     new Promise<void>((resolve) => {
