@@ -1,8 +1,9 @@
 // Binds the sockets the active listeners need (by the bind plan), hands each accepted connection to its filter chain, and drains listeners that go away.
 import * as net from 'node:net';
-import type { FilterChainConfig, ListenerConfig } from './config/listeners.js';
+import type { ConnectionFacts, FilterChainConfig, ListenerConfig } from './config/listeners.js';
 import { selectFilterChain } from './config/listeners.js';
 import type { ProxyConfig } from './config/proxy-config.js';
+import { ClientHelloReader, type ClientHelloVerdict } from './network/tls-inspector.js';
 
 /**
  * Where listeners are bound. Envoy receives a sidecar's traffic through iptables REDIRECT to 15001
@@ -32,6 +33,11 @@ export interface Dispatch {
   port: number;
 }
 
+/**
+ * Takes over an accepted socket. When a listener filter has read from it, those bytes are put back
+ * (unshift) and the socket is resumed on the next tick, so the handler reads them first through
+ * its 'data' listener — and may still pause the socket synchronously before any arrive.
+ */
 export type ConnectionHandler = (socket: net.Socket, d: Dispatch) => void;
 
 interface Binding {
@@ -165,11 +171,78 @@ export class ListenerManager {
       socket.destroy();
       return;
     }
-    const chain = selectFilterChain(found.listener, { destinationIp: socket.localAddress ?? binding.address, destinationPort: found.port, transportProtocol: 'raw_buffer', applicationProtocols: [] });
+    if (found.listener.tlsInspector) {
+      this.inspect(binding, socket, found.listener, found.port);
+      return;
+    }
+    this.dispatch(binding, socket, found.listener, found.port, RAW_BUFFER);
+  }
+
+  private dispatch(binding: Binding, socket: net.Socket, listener: ListenerConfig, port: number, tls: ClientHelloVerdict): void {
+    const facts: ConnectionFacts = { destinationIp: socket.localAddress ?? binding.address, destinationPort: port, transportProtocol: 'raw_buffer', applicationProtocols: NO_PROTOCOLS };
+    if (tls.kind === 'tls') {
+      facts.transportProtocol = 'tls';
+      facts.applicationProtocols = tls.alpn;
+      if (tls.serverName !== undefined) facts.serverName = tls.serverName;
+    }
+    const chain = selectFilterChain(listener, facts);
     if (!chain) {
       socket.destroy();
       return;
     }
-    this.handler(socket, { listener: found.listener, chain, port: found.port });
+    this.handler(socket, { listener, chain, port });
+  }
+
+  /**
+   * Envoy's tls_inspector: reads until the first bytes are known to be a ClientHello (and its SNI
+   * and ALPN) or not, then chooses the chain and hands over the socket with those bytes put back.
+   * Closes a connection that ends first, or whose ClientHello overruns the inspector's buffer; on
+   * listener_filters_timeout continues as raw_buffer or closes, as the listener says.
+   * https://www.envoyproxy.io/docs/envoy/latest/configuration/listeners/listener_filters/tls_inspector
+   */
+  private inspect(binding: Binding, socket: net.Socket, listener: ListenerConfig, port: number): void {
+    const reader = new ClientHelloReader();
+    const read: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      socket.off('data', onData);
+      socket.off('end', abandon);
+      socket.off('close', stop);
+      if (timer) clearTimeout(timer);
+    };
+    const finish = (verdict: ClientHelloVerdict) => {
+      stop();
+      if (verdict.kind === 'too-large') {
+        socket.destroy();
+        return;
+      }
+      socket.pause();
+      if (read.length > 0) socket.unshift(read.length === 1 ? read[0]! : Buffer.concat(read));
+      // resume() takes effect on the next tick: after the handler has attached its 'data' listener or paused.
+      socket.resume();
+      this.dispatch(binding, socket, listener, port, verdict);
+    };
+    const onData = (chunk: Buffer) => {
+      read.push(chunk);
+      const verdict = reader.push(chunk);
+      if (verdict.kind !== 'need-more') finish(verdict);
+    };
+    const abandon = () => {
+      stop();
+      socket.destroy();
+    };
+    socket.on('data', onData);
+    socket.once('end', abandon);
+    socket.once('close', stop);
+    if (listener.listenerFiltersTimeoutMs > 0) {
+      timer = setTimeout(() => {
+        if (listener.continueOnListenerFiltersTimeout) finish(RAW_BUFFER);
+        else abandon();
+      }, listener.listenerFiltersTimeoutMs);
+    }
   }
 }
+
+const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
+/** What a connection is when no listener filter read it, or the TLS inspector found no ClientHello. */
+const RAW_BUFFER: ClientHelloVerdict = Object.freeze({ kind: 'not-tls' });

@@ -43,7 +43,8 @@ spec:
 export const meltemi: Target = {
   name: 'meltemi',
   description: 'meltemi proxy (sidecar, outbound listener on 127.0.0.1) configured by xDS from a meltemi discovery per hop; node dist/bin/meltemi.js (npm run build)',
-  skipReason: (ctx) => (ctx.protocol === 'http1' ? undefined : 'HTTP/1.1 only for now (HTTP/2 is not on the data path yet)'),
+  // HTTP/2: the client speaks h2c to the first hop (every HTTP listener accepts it), hops forward HTTP/1.1 as the other proxies do.
+  skipReason: () => undefined,
   start: (ctx) => {
     buildOnce();
     return startChain(ctx, 'meltemi', () => 'http1', async (h) => {
@@ -57,7 +58,7 @@ export const meltemi: Target = {
       const proxy = spawnPinned(
         `meltemi-hop${h.index}`,
         process.execPath,
-        [BIN, 'proxy', '--discovery', `127.0.0.1:${xdsPort}`, '--pod', `hop${h.index}`, '--namespace', 'bench', '--ip', '127.0.0.1', '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--drain-seconds', '0'],
+        [BIN, 'proxy', '--discovery', `127.0.0.1:${xdsPort}`, '--pod', `hop${h.index}`, '--namespace', 'bench', '--ip', '127.0.0.1', '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--merged-metrics-port', '0', '--drain-seconds', '0'],
         { cpus: cpuList(h.cpu), logFile: `${h.file}.log`, cwd: REPO_ROOT },
       );
       try {

@@ -5,6 +5,11 @@ import { ConfigError, bool, durationMs, isObject, list, num, obj, optObj, str, t
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
+/** The TLS inspector by its name (and the name before v3), or by its typed_config type. */
+const TLS_INSPECTOR_NAMES: ReadonlySet<string> = new Set(['envoy.filters.listener.tls_inspector', 'envoy.listener.tls_inspector']);
+const TLS_INSPECTOR_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
+/** Envoy's listener_filters_timeout default. */
+const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 /** Network filters that only observe (Istio adds them); everything else unknown is refused. */
 const PASSIVE_NETWORK_FILTERS: ReadonlySet<string> = new Set(['istio.metadata_exchange', 'envoy.filters.network.metadata_exchange', 'istio.stats', 'envoy.filters.network.wasm']);
 
@@ -66,6 +71,12 @@ export interface ListenerConfig {
   defaultFilterChain?: FilterChainConfig;
   /** Route configuration names this listener needs from RDS. */
   rdsNames: readonly string[];
+  /** The TLS inspector listener filter is configured: a connection's ClientHello is read before its chain is chosen. */
+  tlsInspector: boolean;
+  /** How long listener filters may wait for bytes (listener_filters_timeout); 0: no limit. */
+  listenerFiltersTimeoutMs: number;
+  /** On that timeout, continue with what is known (raw_buffer, no SNI) instead of closing the connection. */
+  continueOnListenerFiltersTimeout: boolean;
 }
 
 /** What filter chain matching knows about a new connection. */
@@ -166,16 +177,23 @@ export function compileListener(v: unknown): ListenerConfig {
   const dflt = l.default_filter_chain === undefined ? undefined : filterChain(l.default_filter_chain, 'default_filter_chain');
   const all = dflt ? [...chains, dflt] : chains;
   const rdsNames = [...new Set(all.flatMap((c) => (c.network.kind === 'http' && c.network.rdsName !== undefined ? [c.network.rdsName] : [])))];
-  const listenerFilters = list(l.listener_filters, 'listener_filters').map((f, i) => str(obj(f, `listener_filters[${i}]`).name, `listener_filters[${i}].name`));
+  const listenerFilters = list(l.listener_filters, 'listener_filters').map((f, i) => {
+    const o = obj(f, `listener_filters[${i}]`);
+    const type = optObj(o.typed_config, `listener_filters[${i}].typed_config`)?.['@type'];
+    return { name: str(o.name, `listener_filters[${i}].name`), type };
+  });
   const out: ListenerConfig = {
     name: str(l.name, 'name'),
     address: str(sa.address, 'address.socket_address.address'),
     port: num(sa.port_value, 'address.socket_address.port_value'),
     bindToPort: bool(l.bind_to_port, 'bind_to_port', true),
-    useOriginalDst: bool(l.use_original_dst, 'use_original_dst', false) || listenerFilters.includes('envoy.filters.listener.original_dst'),
+    useOriginalDst: bool(l.use_original_dst, 'use_original_dst', false) || listenerFilters.some((f) => f.name === 'envoy.filters.listener.original_dst'),
     direction: str(l.traffic_direction, 'traffic_direction', 'UNSPECIFIED') as ListenerConfig['direction'],
     filterChains: Object.freeze(chains),
     rdsNames: Object.freeze(rdsNames),
+    tlsInspector: listenerFilters.some((f) => TLS_INSPECTOR_NAMES.has(f.name) || f.type === TLS_INSPECTOR_TYPE),
+    listenerFiltersTimeoutMs: durationMs(l.listener_filters_timeout, 'listener_filters_timeout') ?? DEFAULT_LISTENER_FILTERS_TIMEOUT_MS,
+    continueOnListenerFiltersTimeout: bool(l.continue_on_listener_filters_timeout, 'continue_on_listener_filters_timeout', false),
   };
   if (dflt) out.defaultFilterChain = dflt;
   return Object.freeze(out);
