@@ -31,6 +31,8 @@ interface Options {
   isolation: 'none' | 'namespace';
   configTrials: number;
   edsTrials: number;
+  /** Endpoint changes before the measured ones, reported and not counted (0 by default). */
+  edsWarmup: number;
   /** Services whose endpoints change together in the proportionality trial. */
   bulk: number;
   timeoutS: number;
@@ -39,15 +41,23 @@ interface Options {
   outDir: string;
 }
 
+/**
+ * Node flags of the discovery process, as docs/configuration.md ("Node flags") recommends for a control
+ * plane serving thousands of proxies: a 64 MiB young generation, so a push's short-lived objects die
+ * young instead of being promoted and major GCs stop landing in pushes (measured here: endpoint change →
+ * 500th proxy p99 135–139 → 75–76 ms SotW, config change worst 1.2 → 0.8–0.9 s).
+ */
+const DISCOVERY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+
 const USAGE = `usage: npm run bench:controlplane -- [--services N] [--proxies M] [--mode sotw|delta|both]
-  [--channels C] [--isolation namespace|none] [--config-trials N] [--eds-trials N] [--bulk N]
+  [--channels C] [--isolation namespace|none] [--config-trials N] [--eds-trials N] [--eds-warmup N] [--bulk N]
   [--timeout SECONDS] [--debounce-after-ms MS] [--profile] [--out DIR]
 defaults: 1000 services, 2000 proxies, both modes, 8 channels, namespace isolation (a root Sidecar
 importing ./* and istio-system/*, as istiod's published sizing assumes), 3 config and 10 endpoint
 trials, bulk 10, 120 s per scenario. Results: bench/results/controlplane-<mode>-<S>x<M>[-no-isolation].json`;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { services: 1000, proxies: 2000, modes: ['sotw', 'delta'], channels: 8, isolation: 'namespace', configTrials: 3, edsTrials: 10, bulk: 10, timeoutS: 120, profile: false, outDir: join(ROOT, 'bench', 'results') };
+  const o: Options = { services: 1000, proxies: 2000, modes: ['sotw', 'delta'], channels: 8, isolation: 'namespace', configTrials: 3, edsTrials: 10, edsWarmup: 0, bulk: 10, timeoutS: 120, profile: false, outDir: join(ROOT, 'bench', 'results') };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -78,6 +88,7 @@ function parseOptions(argv: string[]): Options {
       }
       case '--config-trials': o.configTrials = int(0); break;
       case '--eds-trials': o.edsTrials = int(0); break;
+      case '--eds-warmup': o.edsWarmup = int(0); break;
       case '--bulk': o.bulk = int(1); break;
       case '--timeout': o.timeoutS = int(1); break;
       case '--debounce-after-ms': o.debounceAfterMs = int(0); break;
@@ -253,7 +264,7 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
     log(`CPU profiles: ${profileDir} and ${profileDir.replace('discovery-', 'clients-')} (summarise with bench/controlplane/profile-top.ts)`);
   }
   const discoveryArgs = ['--services', String(o.services), '--isolation', o.isolation, ...(o.debounceAfterMs !== undefined ? ['--debounce-after-ms', String(o.debounceAfterMs)] : [])];
-  const d = await Child.start<DiscoveryReady>('discovery', 'discovery-child.ts', discoveryArgs, o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [], timeoutMs);
+  const d = await Child.start<DiscoveryReady>('discovery', 'discovery-child.ts', discoveryArgs, [...DISCOVERY_NODE_FLAGS, ...(o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])], timeoutMs);
   let clients: Child | undefined;
   try {
     log(`discovery pid ${d.ready.pid}: ${d.ready.resources} objects, set up in ${round1(d.ready.setupMs)} ms, xDS ${d.ready.xdsAddress}`);
@@ -333,6 +344,12 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
         pushes: breakdown,
       };
     };
+    const edsWarmup: Array<Record<string, unknown>> = [];
+    for (let g = 1; g <= o.edsWarmup; g++) {
+      const t = await endpointChange([shared]);
+      edsWarmup.push({ warmup: g, to500Ms: t.to500Ms, toAllMs: t.toAllMs });
+      log(`endpoint change (warm-up ${g}, not counted): 500th at ${t.to500Ms ?? '-'} ms, all at ${t.toAllMs} ms`);
+    }
     for (let g = 1; g <= o.edsTrials; g++) {
       const t = await endpointChange([shared]);
       edsTrials.push({ trial: g, ...t });
@@ -366,12 +383,13 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
       isolation: o.isolation,
       machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', node: process.version, platform: process.platform, loadAverage1mAtStart: round1(loadAtStart), loadAverage1mAtEnd: round1(loadavg()[0]!) },
       date: new Date().toISOString(),
-      options: { channels: o.channels, configTrials: o.configTrials, edsTrials: o.edsTrials, bulk: o.bulk, timeoutS: o.timeoutS, debounceAfterMs: o.debounceAfterMs ?? 'default (MELTEMI_DEBOUNCE_AFTER_MS, 100)' },
+      options: { discoveryNodeFlags: DISCOVERY_NODE_FLAGS, channels: o.channels, configTrials: o.configTrials, edsTrials: o.edsTrials, edsWarmup: o.edsWarmup, bulk: o.bulk, timeoutS: o.timeoutS, debounceAfterMs: o.debounceAfterMs ?? 'default (MELTEMI_DEBOUNCE_AFTER_MS, 100)' },
       setup: { objects: d.ready.resources, setupMs: round1(d.ready.setupMs) },
       connect: { ...connect, readyMs: dist(connect.readyMs), bytes: trafficBytes(connect.traffic), bytesPerProxy: Math.round(totalBytes(connect.traffic) / Math.max(1, connect.ready)), discoveryCpuS: round1(cpuOf(u1) - cpuOf(u0)) },
       configChange: { editedVirtualService: `${shared.namespace}/${shared.name}`, trials: configTrials, maxOfTrialsMs: configAll.at(-1) ?? null, allWithin1s: configTrials.every((t) => t.within1s === t.expected && !t.timedOut), discoveryCpuS: round1(cpuOf(u2) - cpuOf(u1)) },
       endpointChange: {
         movedService: `${shared.namespace}/${shared.name}`,
+        warmup: edsWarmup,
         trials: edsTrials,
         to500Ms: dist(to500),
         to500AfterDebounceMs: dist(to500AfterDebounce),
