@@ -93,7 +93,9 @@ export class Http2Downstream {
   private onStream(stream: http2.ServerHttp2Stream, flags: number, raw: string[], ctx: ExchangeContext, addresses: Http2Addresses): void {
     stream.on('error', () => undefined); // 'close' follows
     const f = fromRawHeaders(raw);
-    const sink = new Http2StreamSink(stream, addresses);
+    // Trailers are sent only to clients that take them (gRPC's `te: trailers`): an empty trailer
+    // frame after every response would cost a frame and a callback for nothing.
+    const sink = new Http2StreamSink(stream, addresses, f.headers.get('te')?.toLowerCase() === 'trailers');
     if (f.method === 'CONNECT') {
       sink.localReply(501, 'CONNECT is not supported', [], false);
       return;
@@ -135,10 +137,15 @@ class Http2StreamSink implements DownstreamSink {
   exchange: Exchange | undefined;
   finished = false;
   private trailers: HeaderList | undefined;
+  /** Inside one upstream read (between cork and uncork). */
+  private batching = false;
+  /** The last payload of the current read, not yet written. */
+  private held: Buffer | undefined;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
     a: Http2Addresses,
+    private readonly acceptsTrailers: boolean,
   ) {
     this.remoteAddress = a.remoteAddress;
     this.localAddress = a.localAddress;
@@ -148,14 +155,15 @@ class Http2StreamSink implements DownstreamSink {
   writeHead(head: ResponseHead, _close: boolean): number {
     const out = toHttp2Headers(head.headers, { ':status': head.status });
     const endStream = head.framing === 'none';
+    const waitForTrailers = !endStream && this.acceptsTrailers;
     try {
-      this.stream.respond(out, { endStream, waitForTrailers: !endStream });
+      this.stream.respond(out, { endStream, waitForTrailers });
     } catch {
       // A head HTTP/2 cannot carry (e.g. a repeated single-value field): the stream is reset.
       this.reset();
       return 0;
     }
-    if (!endStream) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.trailers ? toHttp2Headers(this.trailers, {}) : {}));
+    if (waitForTrailers) this.stream.once('wantTrailers', () => this.stream.sendTrailers(this.trailers ? toHttp2Headers(this.trailers, {}) : {}));
     return head.headBytes;
   }
 
@@ -165,6 +173,13 @@ class Http2StreamSink implements DownstreamSink {
 
   writeData(payload: Buffer): boolean {
     if (this.stream.destroyed) return true;
+    if (this.batching) {
+      // Held until the read ends: if the response ends in the same read, the last bytes and the
+      // end leave in one call (a separate write then end makes Node build an error object per stream).
+      if (this.held) this.stream.write(this.held);
+      this.held = payload;
+      return this.stream.writableLength < this.stream.writableHighWaterMark;
+    }
     return this.stream.write(payload);
   }
 
@@ -175,9 +190,12 @@ class Http2StreamSink implements DownstreamSink {
   end(trailers: HeaderList | undefined, _close: boolean): void {
     this.finished = true;
     this.exchange = undefined;
+    const last = this.held;
+    this.held = undefined;
     if (this.stream.destroyed || this.stream.writableEnded) return;
     this.trailers = trailers;
-    this.stream.end();
+    if (last) this.stream.end(last);
+    else this.stream.end();
   }
 
   localReply(status: number, body: string, headers: ReadonlyArray<readonly [string, string]>, _close: boolean): number {
@@ -211,11 +229,14 @@ class Http2StreamSink implements DownstreamSink {
   }
 
   cork(): void {
-    // nghttp2 batches frames per session write already
+    this.batching = true;
   }
 
   uncork(): void {
-    // see cork
+    this.batching = false;
+    const held = this.held;
+    this.held = undefined;
+    if (held && !this.stream.destroyed) this.stream.write(held);
   }
 
   tunnel(): void {

@@ -254,7 +254,13 @@ class Http2UpstreamStream implements UpstreamStream {
       if (f.status >= 100 && f.status < 200) events.interim(new ResponseHead(1, f.status, '', f.headers, 'none', -1, true, true, '', f.size));
     });
     req.on('data', (chunk: Buffer) => {
-      if (!this.released) events.data(chunk);
+      if (this.released) return;
+      events.readStart();
+      try {
+        events.data(chunk);
+      } finally {
+        events.readEnd();
+      }
     });
     req.on('trailers', (t: http2.IncomingHttpHeaders) => {
       this.trailers = headerListOf(t);

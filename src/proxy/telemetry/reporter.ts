@@ -40,6 +40,7 @@ export class TelemetryReporter {
   readonly metrics = new IstioMetrics();
   private readonly peers = new PeerMetadataDecoder();
   private readonly services = new Map<string, ServiceRef>();
+  private readonly serviceByKey = new Map<string, ServiceRef | null>();
   private readonly log: AccessLogFormatter | undefined;
 
   constructor(private readonly options: ReporterOptions) {
@@ -51,7 +52,7 @@ export class TelemetryReporter {
     const peer = this.peers.decode(r.peerMetadata);
     const self = this.options.local.info;
     const flags = r.responseFlags.length === 0 ? 0 : parseFlags(r.responseFlags.join(','));
-    const service = this.service(serviceHost(r.upstreamCluster, r.operation));
+    const service = this.serviceOf(r.upstreamCluster, r.operation);
     const contentType = r.request?.headers.get('content-type') ?? '';
     this.metrics.recordHttp({
       reporter: inbound ? 'destination' : 'source',
@@ -87,6 +88,19 @@ export class TelemetryReporter {
   private parties(inbound: boolean, self: PeerInfo, peer: PeerInfo | undefined): { source?: PeerInfo; destination?: PeerInfo } {
     if (inbound) return { destination: self, ...(peer ? { source: peer } : {}) };
     return { source: self, ...(peer ? { destination: peer } : {}) };
+  }
+
+  /** The destination service of a request, cached by the cluster (or route operation) naming it: no string splitting per request. */
+  private serviceOf(cluster: string | undefined, operation: string | undefined): ServiceRef | undefined {
+    const key = cluster?.startsWith('outbound|') ? cluster : operation;
+    if (key === undefined) return undefined;
+    let s = this.serviceByKey.get(key);
+    if (s === undefined) {
+      if (this.serviceByKey.size >= SERVICES_CAP) this.serviceByKey.clear();
+      s = this.service(serviceHost(cluster, operation)) ?? null;
+      this.serviceByKey.set(key, s);
+    }
+    return s ?? undefined;
   }
 
   private service(host: string | undefined): ServiceRef | undefined {
