@@ -79,6 +79,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--pod <name>', 'the pod name (env POD_NAME)')
     .option('--namespace <ns>', 'the namespace (env POD_NAMESPACE)')
     .option('--labels <k=v,...>', 'the workload labels (they select Sidecars, subsets and gateways)')
+    .option('--locality <region/zone/subzone>', 'where the workload runs (locality load balancing; env ISTIO_LOCALITY)')
     .option('--service-account <name>', 'the workload service account')
     .addOption(new Option('--protocol <p>', 'xDS variant').choices(['sotw', 'delta']).default('sotw'))
     .option('--outbound-address <ip>', 'sidecar: address the outbound per-port listeners bind (default 127.0.0.1)')

@@ -1,5 +1,6 @@
 // Mesh-wide settings the control plane applies (Istio's MeshConfig subset that Meltemi reads), with defaults.
 import { parseDuration as parseGoDurationMs } from '../api/common.js';
+import type { LocalityLbSetting } from '../api/kinds/destination-rule.js';
 
 export interface MeshConfig {
   /** Where mesh-wide policies live; in Maistra the control-plane namespace. */
@@ -19,6 +20,8 @@ export interface MeshConfig {
   inboundPort: number;
   /** Idle timeout of upstream HTTP connections when no DestinationRule sets one. */
   defaultIdleTimeoutMs: number;
+  /** Mesh-wide locality load balancing (Istio's meshConfig.localityLbSetting); unset: on, with failover by proximity. */
+  localityLbSetting?: LocalityLbSetting;
 }
 
 export const DEFAULT_MESH_CONFIG: Readonly<MeshConfig> = Object.freeze({

@@ -20,6 +20,8 @@ export interface Proxy {
   serviceAccount: string;
   /** Metadata GENERATOR: `grpc` for proxyless gRPC clients, else undefined (Envoy-style sidecar/router). */
   generator?: 'grpc';
+  /** `region/zone/subzone` (node.locality, else the `istio-locality` label, else the topology labels); '' when unknown. */
+  locality: string;
   /** Metadata CLUSTER_ID and MESH_ID. */
   clusterId: string;
   meshId: string;
@@ -49,22 +51,48 @@ function stringMap(v: unknown): Record<string, string> {
  * Builds a Proxy from an xDS node (id + metadata, metadata already converted from Struct to plain
  * JSON). Returns an error string when the id is not in Istio's form.
  */
-export function proxyFromNode(id: string, metadata: Record<string, unknown> = {}): Proxy | string {
+/** Envoy's node.locality as it arrives in a request. */
+export interface NodeLocality {
+  region?: string;
+  zone?: string;
+  sub_zone?: string;
+}
+
+/**
+ * Where the workload runs, as Istio reads it: the node's locality, else the pod label
+ * `istio-locality` (`region.zone.subzone`), else the Kubernetes topology labels.
+ */
+function proxyLocality(node: NodeLocality | undefined, labels: Record<string, string>): string {
+  let region = node?.region ?? '';
+  let zone = node?.zone ?? '';
+  let subZone = node?.sub_zone ?? '';
+  if (region === '' && labels['istio-locality']) [region = '', zone = '', subZone = ''] = labels['istio-locality'].split('.');
+  if (region === '') {
+    region = labels['topology.kubernetes.io/region'] ?? '';
+    zone = labels['topology.kubernetes.io/zone'] ?? '';
+    subZone = labels['topology.istio.io/subzone'] ?? '';
+  }
+  return [region, zone, subZone].join('/').replace(/\/+$/, '');
+}
+
+export function proxyFromNode(id: string, metadata: Record<string, unknown> = {}, locality?: NodeLocality): Proxy | string {
   const parsed = parseNodeId(id);
   if (!parsed) return `node id "${id}" is not of the form sidecar|router~IP~POD.NAMESPACE~NAMESPACE.svc.DOMAIN`;
   const ns = typeof metadata.NAMESPACE === 'string' && metadata.NAMESPACE !== '' ? metadata.NAMESPACE : parsed.namespace;
   const ips = typeof metadata.INSTANCE_IPS === 'string' && metadata.INSTANCE_IPS !== '' ? metadata.INSTANCE_IPS.split(',') : [parsed.ip];
   const podShort = parsed.podName.endsWith(`.${ns}`) ? parsed.podName.slice(0, -(ns.length + 1)) : parsed.podName;
+  const labels = stringMap(metadata.LABELS);
   return Object.freeze({
     id,
     type: parsed.type,
     ipAddresses: ips,
     podName: parsed.podName,
     namespace: ns,
-    labels: stringMap(metadata.LABELS),
+    labels,
     workloadName: typeof metadata.WORKLOAD_NAME === 'string' ? metadata.WORKLOAD_NAME : podShort,
     serviceAccount: typeof metadata.SERVICE_ACCOUNT === 'string' ? metadata.SERVICE_ACCOUNT : '',
     generator: metadata.GENERATOR === 'grpc' ? 'grpc' : undefined,
+    locality: proxyLocality(locality, labels),
     clusterId: typeof metadata.CLUSTER_ID === 'string' ? metadata.CLUSTER_ID : 'Kubernetes',
     meshId: typeof metadata.MESH_ID === 'string' ? metadata.MESH_ID : '',
     metadata: Object.freeze({ ...metadata }),

@@ -16,6 +16,8 @@ export interface NodeIdentity {
   clusterId?: string;
   /** Cluster DNS domain (`cluster.local`). */
   domain?: string;
+  /** `region/zone/subzone` where the workload runs (Envoy's node.locality; locality load balancing reads it). */
+  locality?: string;
 }
 
 export interface XdsNodeInfo {
@@ -23,6 +25,7 @@ export interface XdsNodeInfo {
   /** Envoy's --service-cluster: Istio uses `APP.NAMESPACE`. */
   cluster: string;
   metadata: Record<string, unknown>;
+  locality?: { region?: string; zone?: string; sub_zone?: string };
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -49,5 +52,10 @@ export function xdsNode(n: NodeIdentity): XdsNodeInfo {
   };
   if (n.serviceAccount) metadata.SERVICE_ACCOUNT = n.serviceAccount;
   if (n.meshId) metadata.MESH_ID = n.meshId;
-  return { id: `${n.type}~${n.ips[0]}~${n.podName}.${n.namespace}~${n.namespace}.svc.${domain}`, cluster: `${app}.${n.namespace}`, metadata };
+  const node: XdsNodeInfo = { id: `${n.type}~${n.ips[0]}~${n.podName}.${n.namespace}~${n.namespace}.svc.${domain}`, cluster: `${app}.${n.namespace}`, metadata };
+  if (n.locality) {
+    const [region = '', zone = '', subZone = ''] = n.locality.split('/');
+    node.locality = { ...(region ? { region } : {}), ...(zone ? { zone } : {}), ...(subZone ? { sub_zone: subZone } : {}) };
+  }
+  return node;
 }

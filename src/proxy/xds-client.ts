@@ -369,7 +369,7 @@ export class XdsClient extends EventEmitter {
     if (!s || s.ended) return;
     if (!s.sentNode) {
       // Istio reads the node from the first request only (Envoy's set_node_on_first_message_only).
-      req.node = { id: this.options.node.id, cluster: this.options.node.cluster, metadata: this.metadataStruct, user_agent_name: 'meltemi-proxy' };
+      req.node = { id: this.options.node.id, cluster: this.options.node.cluster, metadata: this.metadataStruct, user_agent_name: 'meltemi-proxy', ...(this.options.node.locality ? { locality: this.options.node.locality } : {}) };
       s.sentNode = true;
     }
     try {

@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { proxyFromNode, type Proxy } from '../model/proxy.js';
+import { proxyFromNode, type NodeLocality, type Proxy } from '../model/proxy.js';
 import type { PushContext } from '../model/push-context.js';
 import type { Service } from '../registry/types.js';
 import { MetricsRegistry, type Counter, type Gauge, type Histogram } from '../shared/metrics.js';
@@ -396,12 +396,12 @@ export class AdsServer {
 
   /** Reads the node from the first request; refuses the stream when it is missing or malformed. */
   private identify(conn: Connection, req: Record<string, unknown>): boolean {
-    const node = req.node as { id?: string; metadata?: Record<string, unknown> } | undefined;
+    const node = req.node as { id?: string; metadata?: Record<string, unknown>; locality?: NodeLocality } | undefined;
     if (!node?.id) {
       this.fail(conn, grpc.status.INVALID_ARGUMENT, 'the first request of an ADS stream must carry node.id');
       return false;
     }
-    const proxy = proxyFromNode(node.id, node.metadata ?? {});
+    const proxy = proxyFromNode(node.id, node.metadata ?? {}, node.locality);
     if (typeof proxy === 'string') {
       this.fail(conn, grpc.status.INVALID_ARGUMENT, proxy);
       return false;

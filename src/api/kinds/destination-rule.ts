@@ -86,6 +86,7 @@ export const DestinationRuleSpecSchema = obj({
 });
 
 export type DestinationRuleSpec = Static<typeof DestinationRuleSpecSchema>;
+export type LocalityLbSetting = Static<typeof LocalityLbSettingSchema>;
 export type ClientTLSSettings = Static<typeof ClientTLSSettingsSchema>;
 
 const schema = obj({ spec: DestinationRuleSpecSchema, status: freeform() });

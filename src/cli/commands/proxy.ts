@@ -15,6 +15,7 @@ export interface ProxyCommandOptions {
   pod?: string;
   namespace?: string;
   labels?: string;
+  locality?: string;
   serviceAccount?: string;
   protocol: 'sotw' | 'delta';
   outboundAddress?: string;
@@ -67,10 +68,12 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
   const ip = o.ip ?? parsed?.ip ?? process.env.INSTANCE_IP;
   if (!namespace || !pod || !ip) throw new MeshError('MESH_USAGE', 'the proxy needs its pod name, namespace and IP: --node-id, or --pod/--namespace/--ip (or POD_NAME, POD_NAMESPACE, INSTANCE_IP)');
   const type = parsed?.type ?? o.type;
+  const locality = o.locality ?? process.env.ISTIO_LOCALITY;
+  if (locality !== undefined && !/^[^/]+(\/[^/]+){0,2}$/.test(locality)) throw new MeshError('MESH_USAGE', `--locality takes region[/zone[/subzone]], got "${locality}"`);
   const proxy = new MeshProxy({
     discovery: o.discovery,
     protocol: o.protocol,
-    node: { type, ips: [ip], podName: pod, namespace, labels: labelsOf(o.labels), ...(o.serviceAccount ? { serviceAccount: o.serviceAccount } : {}) },
+    node: { type, ips: [ip], podName: pod, namespace, labels: labelsOf(o.labels), ...(o.serviceAccount ? { serviceAccount: o.serviceAccount } : {}), ...(locality ? { locality } : {}) },
     plan: {
       mode: type,
       ...(o.outboundAddress ? { outboundAddress: o.outboundAddress } : type === 'sidecar' ? { outboundAddress: '127.0.0.1' } : {}),

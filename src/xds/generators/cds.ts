@@ -14,6 +14,7 @@ import {
 } from './cluster-names.js';
 import { address, adsConfigSource, configMetadata, durationMs, type Msg } from './envoy-values.js';
 import { localityLbEndpoints } from './locality-endpoints.js';
+import { localityLbSettingFor } from './locality-lb.js';
 import { isHttp, isHttp2, type Protocol } from './port-protocol.js';
 import { serviceAccounts } from './service-accounts.js';
 import {
@@ -93,6 +94,9 @@ function outboundClusterFor(inp: OutboundInput): Msg | undefined {
     cluster.outlierDetection = od.outlierDetection;
     cluster.commonLbConfig = { healthyPanicThreshold: od.healthyPanicThreshold };
   }
+  // `distribute` weights (set per proxy locality in EDS) only count with locality-weighted balancing.
+  const locality = localityLbSettingFor(mesh, comps.loadBalancer?.localityLbSetting);
+  if (locality?.distribute && locality.distribute.length > 0) cluster.commonLbConfig = { ...((cluster.commonLbConfig as Msg | undefined) ?? {}), localityWeightedLbConfig: {} };
   Object.assign(
     cluster,
     upstreamTls(comps.tls, {

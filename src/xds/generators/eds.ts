@@ -6,8 +6,9 @@ import { buildClusters } from './cds.js';
 import { parseSubsetKey } from './cluster-names.js';
 import type { Msg } from './envoy-values.js';
 import { localityLbEndpoints } from './locality-endpoints.js';
+import { applyLocalityLb, localityLbSettingFor } from './locality-lb.js';
 import { frozen, objectId, pushMemo, pushTable } from './push-memo.js';
-import { subsetLabels } from './traffic-policy.js';
+import { effectiveComponents, subsetLabels } from './traffic-policy.js';
 
 /**
  * The load assignment of one cluster name. Names that are not outbound clusters of a service this
@@ -18,10 +19,11 @@ export function clusterLoadAssignment(proxy: Proxy, push: PushContext, clusterNa
   const empty = { clusterName, endpoints: [] };
   const key = parseSubsetKey(clusterName);
   if (!key || key.direction !== 'outbound' || !visible.has(key.hostname)) return empty;
-  // Optimization: past the visibility check only the DestinationRule (for subset labels) depends on
-  // the proxy, so every proxy that sees the same rule shares one frozen assignment (push-memo.ts).
-  const rule = key.subset !== '' ? push.destinationRule(proxy, key.hostname) : undefined;
-  return pushMemo(push, `eds|${objectId(rule)}|${clusterName}`, () => {
+  // Optimization: past the visibility check only the DestinationRule (subset labels, locality
+  // settings) and the proxy's locality depend on the proxy, so every proxy that sees the same rule
+  // from the same locality shares one frozen assignment (push-memo.ts).
+  const rule = push.destinationRule(proxy, key.hostname);
+  const base = pushMemo(push, `eds|${objectId(rule)}|${clusterName}`, () => {
     let labels: Record<string, string> | undefined;
     if (key.subset !== '') {
       labels = subsetLabels(rule?.spec, key.subset);
@@ -29,6 +31,13 @@ export function clusterLoadAssignment(proxy: Proxy, push: PushContext, clusterNa
     }
     return { clusterName, endpoints: localityLbEndpoints(push.endpoints(key.hostname, key.port, labels)) };
   });
+  if (proxy.locality === '') return base;
+  const comps = effectiveComponents(rule?.spec, key.port, key.subset);
+  const setting = localityLbSettingFor(push.mesh, comps.loadBalancer?.localityLbSetting);
+  // Failover needs outlier detection: without it Envoy never sees a host fail, so Istio leaves priorities alone.
+  const failover = comps.outlierDetection !== undefined;
+  if (!setting || (!failover && !(setting.distribute && setting.distribute.length > 0))) return base;
+  return pushMemo(push, `eds-locality|${objectId(rule)}|${proxy.locality}|${clusterName}`, () => ({ clusterName, endpoints: applyLocalityLb(base.endpoints as Msg[], proxy.locality, setting, failover) }));
 }
 
 /** Hostnames of the services in the proxy's scope, once per push and scope. */
@@ -46,12 +55,12 @@ export function edsClusterNames(proxy: Proxy, push: PushContext): string[] {
 
 /**
  * The EDS generator: the requested cluster names (or all EDS clusters of the proxy). Optimization:
- * an assignment depends on the proxy only through its scope (visibility) and namespace
- * (DestinationRule lookup), so each name is answered once per such view and push, and the
- * resource objects themselves are shared.
+ * an assignment depends on the proxy only through its scope (visibility), namespace
+ * (DestinationRule lookup) and locality (locality load balancing), so each name is answered once
+ * per such view and push, and the resource objects themselves are shared.
  */
 export const generateEndpoints: Generator = (proxy, push, names): XdsResource[] => {
-  const table = pushTable<XdsResource>(push, `eds-view|${objectId(push.sidecarScope(proxy))}|${proxy.namespace}`);
+  const table = pushTable<XdsResource>(push, `eds-view|${objectId(push.sidecarScope(proxy))}|${proxy.namespace}|${proxy.locality}`);
   const wanted = names ?? edsClusterNames(proxy, push);
   const out: XdsResource[] = new Array(wanted.length);
   for (let i = 0; i < wanted.length; i++) {
