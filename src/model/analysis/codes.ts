@@ -79,6 +79,11 @@ export const CODES = {
     level: 'Warning',
     summary: 'A ServiceMeshMemberRoll lists its own control-plane namespace, which is always part of the mesh; the entry is removed on admission.',
   },
+  ServiceEntryHostShadowed: {
+    code: 'MLT0107',
+    level: 'Warning',
+    summary: 'Two ServiceEntries declare the same host; Meltemi serves one service per hostname (the oldest entry\'s), so the other\'s ports and endpoints for that host are not served, even in its own namespace.',
+  },
 } as const satisfies Record<string, Omit<AnalysisCode, 'name'>>;
 
 export type CodeName = keyof typeof CODES;

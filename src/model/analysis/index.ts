@@ -11,6 +11,7 @@ import { analyzeMemberRolls } from './member-rolls.js';
 import { analyzeMeshGatewayHosts } from './mesh-gateway-hosts.js';
 import { analyzePolicySelectors } from './policy-selectors.js';
 import { analyzeRequestAuthentication } from './request-authentication.js';
+import { analyzeServiceEntryHosts } from './service-entry-hosts.js';
 import { analyzeSidecarSelectors } from './sidecar-selectors.js';
 import { analyzeSubsetWorkloads } from './subset-workloads.js';
 import { analyzeVirtualServiceGateways } from './virtual-service-gateways.js';
@@ -33,6 +34,7 @@ export const ANALYZERS: Readonly<Record<string, Analyzer>> = {
   'subset-workloads': analyzeSubsetWorkloads,
   'control-planes': analyzeControlPlanes,
   'member-rolls': analyzeMemberRolls,
+  'service-entry-hosts': analyzeServiceEntryHosts,
 };
 
 function compare(a: AnalysisMessage, b: AnalysisMessage): number {
