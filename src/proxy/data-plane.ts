@@ -54,10 +54,12 @@ export class DataPlane {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.limits = options.limits ?? DEFAULT_HTTP1_LIMITS;
-    this.clusters = new ClusterManager({ now: this.now, random: this.random, ...(options.logger ? { logger: options.logger } : {}) });
     const h2 = { ...DEFAULT_HTTP2_DOWNSTREAM_OPTIONS, ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}), ...options.http2 };
     this.http2 = new Http2Downstream(h2);
     this.pools = new PoolRegistry(this.limits, { maxConcurrentStreams: h2.maxConcurrentStreams, maxHeaderListBytes: h2.maxHeaderListBytes });
+    // Hosts that leave a cluster lose their pools' idle connections at once, not after the idle timeout.
+    const onHostsRemoved = (hosts: readonly Host[]) => this.pools.retire(hosts);
+    this.clusters = new ClusterManager({ now: this.now, random: this.random, onHostsRemoved, ...(options.logger ? { logger: options.logger } : {}) });
     this.listeners = new ListenerManager(options.plan, (socket, d) => this.onConnection(socket, d), options.logger);
   }
 

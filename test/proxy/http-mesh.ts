@@ -225,9 +225,18 @@ ${entries}${yaml ? `---\n${yaml.replaceAll('PORT', String(servicePort))}` : ''}`
   });
   let version = 0;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  // As the xDS client does, a resource whose bytes did not change keeps its decoded object, so the
+  // data plane keeps what it built from it (compiled cluster, connection pools).
+  const decoded = new Map<string, Record<string, unknown>>();
+  const decode = (t: TypeUrlValue, bytes: Buffer) => {
+    const key = `${t} ${bytes.toString('base64')}`;
+    let d = decoded.get(key);
+    if (!d) decoded.set(key, (d = decodeResource(t, bytes)));
+    return d;
+  };
   const push = async () => {
     const pc = buildPushContext(store, registry.snapshot(), meshConfig(), `t${++version}`);
-    const wire = (t: TypeUrlValue, names?: string[]) => new Map(envoyGenerators[t]!(node, pc, names).map((r) => [r.name, decodeResource(t, encodeResource(r))]));
+    const wire = (t: TypeUrlValue, names?: string[]) => new Map(envoyGenerators[t]!(node, pc, names).map((r) => [r.name, decode(t, encodeResource(r))]));
     const listeners = wire(TypeUrl.Listener);
     const clusters = wire(TypeUrl.Cluster);
     const routeNames = [...listeners.values()].flatMap((l) => JSON.stringify(l).match(/"route_config_name":"[^"]+"/g) ?? []).map((m) => m.split('":"')[1]!.slice(0, -1));

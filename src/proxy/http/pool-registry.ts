@@ -15,11 +15,15 @@ interface Entry {
  * One pool per Host object and codec (a Host lives as long as its address stays in the cluster).
  * The codec is the cluster's (HTTP/1.1 or HTTP/2), or the downstream's when the cluster says to use
  * it. A pool made under an older cluster config is closed and replaced on first use under the new
- * one, so timeouts and limits follow config pushes.
+ * one, so timeouts and limits follow config pushes. The pools of a host that left its cluster are
+ * closed by `retire`.
  */
 export class PoolRegistry {
   private readonly pools = new WeakMap<Host, { http1?: Entry; http2?: Entry }>();
+  /** Pools `close` shuts; a retired host's pools are not among them (they keep no idle connection). */
   private readonly all = new Set<UpstreamPool>();
+  /** Hosts that left their cluster (a Host never comes back: a re-added address gets a new one). */
+  private readonly retired = new WeakSet<Host>();
 
   constructor(
     private readonly limits: Http1Limits,
@@ -37,11 +41,33 @@ export class PoolRegistry {
       hit.pool.close();
       this.all.delete(hit.pool);
     }
-    const options = { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, maxRequestsPerConnection: c.maxRequestsPerConnection, breaker: cluster.breaker, stats: cluster.stats };
+    // A retry routed on a cluster snapshot from before an update may still pick a retired host: it is
+    // served, but each connection closes after its one request, so none lingers idle.
+    const retired = this.retired.has(host);
+    const maxRequestsPerConnection = retired ? 1 : c.maxRequestsPerConnection;
+    const options = { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, maxRequestsPerConnection, breaker: cluster.breaker, stats: cluster.stats };
     const pool = codec === 'http2' ? new Http2Pool(host, { ...options, limits: this.http2 }) : new Http1Pool(host, { ...options, limits: this.limits });
     byCodec[codec] = { pool, cluster };
-    this.all.add(pool);
+    if (!retired) this.all.add(pool);
     return pool;
+  }
+
+  /**
+   * Drains the pools of hosts that left their cluster, as Envoy drains a removed host's pools:
+   * idle connections close now, busy ones when their request ends, queued requests fail.
+   */
+  retire(hosts: Iterable<Host>): void {
+    for (const host of hosts) {
+      this.retired.add(host);
+      const byCodec = this.pools.get(host);
+      if (!byCodec) continue;
+      this.pools.delete(host);
+      for (const hit of [byCodec.http1, byCodec.http2]) {
+        if (!hit) continue;
+        hit.pool.close();
+        this.all.delete(hit.pool);
+      }
+    }
   }
 
   /** Closes every idle connection (shutdown). */

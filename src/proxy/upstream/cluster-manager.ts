@@ -42,6 +42,12 @@ export interface ClusterManagerOptions {
   /** Resolves a DNS cluster's hostname to addresses (tests pass a fake). */
   resolve?: (hostname: string) => Promise<string[]>;
   logger?: { warn(msg: string, fields?: object): void };
+  /**
+   * Called with the hosts whose address:port left their cluster (endpoint removed, cluster removed),
+   * once per Host, after the update that removed them is in place. The data plane drains their
+   * connection pools. A Host never comes back: an address added again gets a new one.
+   */
+  onHostsRemoved?: (hosts: readonly Host[]) => void;
 }
 
 function newStats(): ClusterStats {
@@ -78,7 +84,8 @@ interface Entry {
 /**
  * Owns every cluster of the active config. `apply` is called with each new ProxyConfig; clusters
  * whose config and endpoints did not change are kept as they are (the same objects), changed ones
- * are rebuilt reusing Host objects by address:port, removed ones are dropped and their timers stopped.
+ * are rebuilt reusing (and updating) Host objects by address:port, removed ones are dropped and their timers stopped.
+ * Hosts that leave are reported to `onHostsRemoved`.
  */
 export class ClusterManager {
   private readonly entries = new Map<string, Entry>();
@@ -102,18 +109,23 @@ export class ClusterManager {
   }
 
   apply(config: ProxyConfig): void {
+    const removed: Host[] = [];
     for (const [name, entry] of this.entries) {
       if (!config.clusters.has(name)) {
         for (const t of entry.timers) clearInterval(t);
         this.entries.delete(name);
+        for (const h of entry.runtime.hosts) removed.push(h);
       }
     }
     for (const cluster of config.clusters.values()) {
       const endpoints = cluster.type === 'EDS' ? (config.endpoints.get(cluster.edsServiceName ?? cluster.name) ?? []) : cluster.inlineEndpoints;
       const old = this.entries.get(cluster.name);
       if (old && old.runtime.config === cluster && old.endpoints === endpoints) continue;
-      this.entries.set(cluster.name, this.build(cluster, endpoints, old));
+      const entry = this.build(cluster, endpoints, old);
+      this.entries.set(cluster.name, entry);
+      if (old) for (const h of hostsLeft(old.runtime.hosts, entry.runtime.hosts)) removed.push(h);
     }
+    if (removed.length > 0) this.options.onHostsRemoved?.(removed);
   }
 
   /** Stops outlier and DNS timers. */
@@ -202,9 +214,12 @@ export class ClusterManager {
       }
       if (this.closed || this.entries.get(cluster.name) !== entry) return;
       entry.resolved = resolved;
-      const hosts = reconcileHosts(resolved, new Map(holder.hosts.map((h) => [h.key, h])));
+      const before = holder.hosts;
+      const hosts = reconcileHosts(resolved, new Map(before.map((h) => [h.key, h])));
       holder.hosts = hosts;
       entry.runtime = this.runtime(cluster, hosts, entry.runtime.breaker, entry.runtime.outlier, entry.runtime.stats);
+      const removed = hostsLeft(before, hosts);
+      if (removed.length > 0) this.options.onHostsRemoved?.(removed);
     };
     void refresh();
     entry.timers.push(unref(setInterval(() => void refresh(), Math.max(1000, cluster.dnsRefreshMs))));
@@ -216,7 +231,13 @@ function unref(t: NodeJS.Timeout): NodeJS.Timeout {
   return t;
 }
 
-/** New Host objects only for new addresses or changed weight/priority/locality; health is updated in place. */
+/** The hosts of `before` that are not in `after` (by identity). */
+function hostsLeft(before: readonly Host[], after: readonly Host[]): Host[] {
+  const kept = new Set(after);
+  return before.filter((h) => !kept.has(h));
+}
+
+/** A new Host only for a new address:port; a host that stays is updated in place (weight, priority, locality, health). */
 function reconcileHosts(endpoints: readonly EndpointInit[], previous: ReadonlyMap<string, Host>): Host[] {
   const out: Host[] = [];
   const seen = new Set<string>();
@@ -225,12 +246,11 @@ function reconcileHosts(endpoints: readonly EndpointInit[], previous: ReadonlyMa
     if (seen.has(key)) continue; // Envoy keeps the first of duplicate addresses
     seen.add(key);
     const old = previous.get(key);
-    const localityKey = `${e.locality.region ?? ''}/${e.locality.zone ?? ''}/${e.locality.subZone ?? ''}`;
-    if (old && old.weight === e.weight && old.priority === e.priority && old.localityKey === localityKey && old.localityWeight === e.localityWeight) {
-      old.health = e.health;
+    if (old) {
+      old.update(e);
       out.push(old);
     } else {
-      out.push(new Host({ address: e.address, port: e.port, weight: e.weight, priority: e.priority, locality: e.locality, localityWeight: e.localityWeight, health: e.health, metadata: e.metadata }));
+      out.push(new Host(e));
     }
   }
   return out;

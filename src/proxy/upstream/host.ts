@@ -37,42 +37,76 @@ export function hostStateGeneration(): number {
 
 /**
  * An upstream host. Owned by the cluster: the same object lives across EDS updates for the same
- * address:port (only `health` is replaced), so outlier-detection state and active-request counts
- * survive endpoint pushes. `activeRequests` is maintained by the router (increment when a request is
- * sent, decrement when it ends); `ejectedUntil` by the outlier detector.
+ * address:port (its other attributes are updated in place, as Envoy does), so outlier-detection
+ * state, active-request counts and connection pools survive endpoint pushes. `activeRequests` is
+ * maintained by the router (increment when a request is sent, decrement when it ends);
+ * `ejectedUntil` by the outlier detector.
  */
 export class Host {
   readonly address: string;
   readonly port: number;
-  readonly weight: number;
-  readonly priority: number;
-  /** "region/zone/subZone" (empty parts kept), the identity of the host's locality. */
-  readonly localityKey: string;
-  readonly localityWeight: number;
-  readonly metadata: Readonly<Record<string, string>>;
   /** Requests in flight to this host (least-request balancing reads it on every pick). */
   activeRequests = 0;
-  private healthValue: HostHealth;
+  private weightValue = 1;
+  private priorityValue = 0;
+  private localityKeyValue = '';
+  private localityWeightValue = 1;
+  private metadataValue: Readonly<Record<string, string>> = EMPTY;
+  private healthValue: HostHealth = 'healthy';
   private ejectedUntilMs = 0;
   private readonly keyValue: string;
 
   constructor(init: HostInit) {
-    const weight = init.weight ?? 1;
-    if (!Number.isInteger(weight) || weight < 1) throw new MeshError('MESH_INVALID_CONFIG', `host ${init.address}:${init.port}: weight must be an integer ≥ 1, not ${weight}`);
-    const localityWeight = init.localityWeight ?? 1;
-    if (!Number.isFinite(localityWeight) || localityWeight < 0) throw new MeshError('MESH_INVALID_CONFIG', `host ${init.address}:${init.port}: locality weight must be ≥ 0, not ${localityWeight}`);
-    const priority = init.priority ?? 0;
-    if (!Number.isInteger(priority) || priority < 0) throw new MeshError('MESH_INVALID_CONFIG', `host ${init.address}:${init.port}: priority must be an integer ≥ 0, not ${priority}`);
     this.address = init.address;
     this.port = init.port;
-    this.weight = weight;
-    this.priority = priority;
-    const l = init.locality;
-    this.localityKey = `${l?.region ?? ''}/${l?.zone ?? ''}/${l?.subZone ?? ''}`;
-    this.localityWeight = localityWeight;
-    this.metadata = init.metadata ?? EMPTY;
-    this.healthValue = init.health ?? 'healthy';
     this.keyValue = `${init.address}:${init.port}`;
+    this.update(init);
+  }
+
+  /**
+   * Takes an endpoint update for this address:port: weight, priority, locality, metadata and health
+   * (the address and port are ignored). Throws MESH_INVALID_CONFIG, changing nothing, when a value is
+   * out of range. Load balancers built before keep what they computed from the old values; the
+   * cluster builds a new one with each update.
+   */
+  update(init: HostInit): void {
+    const weight = init.weight ?? 1;
+    if (!Number.isInteger(weight) || weight < 1) throw new MeshError('MESH_INVALID_CONFIG', `host ${this.keyValue}: weight must be an integer ≥ 1, not ${weight}`);
+    const localityWeight = init.localityWeight ?? 1;
+    if (!Number.isFinite(localityWeight) || localityWeight < 0) throw new MeshError('MESH_INVALID_CONFIG', `host ${this.keyValue}: locality weight must be ≥ 0, not ${localityWeight}`);
+    const priority = init.priority ?? 0;
+    if (!Number.isInteger(priority) || priority < 0) throw new MeshError('MESH_INVALID_CONFIG', `host ${this.keyValue}: priority must be an integer ≥ 0, not ${priority}`);
+    this.weightValue = weight;
+    this.priorityValue = priority;
+    const l = init.locality;
+    this.localityKeyValue = `${l?.region ?? ''}/${l?.zone ?? ''}/${l?.subZone ?? ''}`;
+    this.localityWeightValue = localityWeight;
+    this.metadataValue = init.metadata ?? EMPTY;
+    this.health = init.health ?? 'healthy';
+  }
+
+  /** LbEndpoint.load_balancing_weight (≥ 1). */
+  get weight(): number {
+    return this.weightValue;
+  }
+
+  /** LocalityLbEndpoints.priority (0 is the highest). */
+  get priority(): number {
+    return this.priorityValue;
+  }
+
+  /** "region/zone/subZone" (empty parts kept), the identity of the host's locality. */
+  get localityKey(): string {
+    return this.localityKeyValue;
+  }
+
+  /** LocalityLbEndpoints.load_balancing_weight (0 takes the locality out of locality-weighted balancing). */
+  get localityWeight(): number {
+    return this.localityWeightValue;
+  }
+
+  get metadata(): Readonly<Record<string, string>> {
+    return this.metadataValue;
   }
 
   /** "address:port": the host's identity, and what consistent-hash balancers hash. */
