@@ -149,6 +149,29 @@ export async function startGrpcUpstream(name: string, service: grpc.ServiceDefin
   };
 }
 
+/** The ServiceEntry of `web` on `servicePort`, selecting the WorkloadEntries labelled `app: web` (YAML, one document). */
+export function webServiceEntry(servicePort: number, port: { name: string; protocol: string } = { name: 'http', protocol: 'HTTP' }): string {
+  return `apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: { name: web, namespace: default }
+spec:
+  hosts: [${HOST}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{ number: ${servicePort}, name: ${port.name}, protocol: ${port.protocol} }]
+  workloadSelector: { labels: { app: web } }
+`;
+}
+
+/** Polls `check` every 25 ms until it holds; throws naming `what` after `ms`. */
+export async function until(what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** A free TCP port on 127.0.0.1 (for the service port the client sidecar listens on). */
 export async function freePort(): Promise<number> {
   const s = net.createServer().listen(0, '127.0.0.1');
@@ -200,16 +223,7 @@ spec: { address: 127.0.0.1, ports: { ${port.name}: ${u.port} }, labels: { app: w
     .join('');
   applyYaml(
     store,
-    `apiVersion: networking.istio.io/v1beta1
-kind: ServiceEntry
-metadata: { name: web, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${servicePort}, name: ${port.name}, protocol: ${port.protocol} }]
-  workloadSelector: { labels: { app: web } }
-${entries}${yaml ? `---\n${yaml.replaceAll('PORT', String(servicePort))}` : ''}`,
+    `${webServiceEntry(servicePort, port)}${entries}${yaml ? `---\n${yaml.replaceAll('PORT', String(servicePort))}` : ''}`,
   );
   const registry = new ServiceRegistry(store);
   const node = proxyFromNode('sidecar~127.0.0.1~client-1.default~default.svc.cluster.local', { LABELS: { app: 'client' } });

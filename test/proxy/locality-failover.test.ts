@@ -7,15 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Discovery } from '../../src/xds/discovery.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
-import { HOST, freePort, startUpstream } from './http-mesh.js';
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { HOST, freePort, startUpstream, until, webServiceEntry } from './http-mesh.js';
 
 function get(port: number): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -38,16 +30,7 @@ test('a sidecar in us-east/zone-a uses zone-a, then fails over to zone-b once zo
   const dir = mkdtempSync(join(tmpdir(), 'meltemi-locality-'));
   writeFileSync(
     join(dir, 'mesh.yaml'),
-    `apiVersion: networking.istio.io/v1beta1
-kind: ServiceEntry
-metadata: { name: web, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${servicePort}, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: web } }
----
+    `${webServiceEntry(servicePort)}---
 apiVersion: networking.istio.io/v1beta1
 kind: WorkloadEntry
 metadata: { name: web-near, namespace: default }

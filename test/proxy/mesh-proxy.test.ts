@@ -6,21 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Discovery } from '../../src/xds/discovery.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
-import { HOST, freePort, startGrpcUpstream, startUpstream } from './http-mesh.js';
+import { HOST, freePort, startGrpcUpstream, startUpstream, until, webServiceEntry } from './http-mesh.js';
 import * as http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 
 function configYaml(servicePort: number, ports: number[], subset: 'v1' | 'v2'): string {
-  return `apiVersion: networking.istio.io/v1beta1
-kind: ServiceEntry
-metadata: { name: web, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${servicePort}, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: web } }
-${ports.map((p, i) => `---\napiVersion: networking.istio.io/v1beta1\nkind: WorkloadEntry\nmetadata: { name: web-${i + 1}, namespace: default }\nspec: { address: 127.0.0.1, ports: { http: ${p} }, labels: { app: web, version: v${i + 1} } }\n`).join('')}---
+  return `${webServiceEntry(servicePort)}${ports.map((p, i) => `---\napiVersion: networking.istio.io/v1beta1\nkind: WorkloadEntry\nmetadata: { name: web-${i + 1}, namespace: default }\nspec: { address: 127.0.0.1, ports: { http: ${p} }, labels: { app: web, version: v${i + 1} } }\n`).join('')}---
 apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule
 metadata: { name: web, namespace: default }
@@ -35,14 +26,6 @@ spec:
   hosts: [${HOST}]
   http: [{ route: [{ destination: { host: ${HOST}, subset: ${subset} } }] }]
 `;
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 for (const protocol of ['sotw', 'delta'] as const) {
@@ -146,16 +129,7 @@ test('two sidecars exchange metadata: both report the request with each other\'s
   const dir = mkdtempSync(join(tmpdir(), 'meltemi-proxy-'));
   writeFileSync(
     join(dir, 'mesh.yaml'),
-    `apiVersion: networking.istio.io/v1beta1
-kind: ServiceEntry
-metadata: { name: web, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${servicePort}, name: http, protocol: HTTP }]
-  workloadSelector: { labels: { app: web } }
----
+    `${webServiceEntry(servicePort)}---
 apiVersion: networking.istio.io/v1beta1
 kind: WorkloadEntry
 metadata: { name: web-1, namespace: default }
@@ -235,16 +209,7 @@ test('gRPC across two sidecars: bidi streaming round trips and a NOT_FOUND with 
   // The app listens on 127.0.0.1; its sidecar's inbound listener on the pod address 127.0.0.2, same port.
   writeFileSync(
     join(dir, 'mesh.yaml'),
-    `apiVersion: networking.istio.io/v1beta1
-kind: ServiceEntry
-metadata: { name: web, namespace: default }
-spec:
-  hosts: [${HOST}]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{ number: ${servicePort}, name: grpc, protocol: GRPC }]
-  workloadSelector: { labels: { app: web } }
----
+    `${webServiceEntry(servicePort, { name: 'grpc', protocol: 'GRPC' })}---
 apiVersion: networking.istio.io/v1beta1
 kind: WorkloadEntry
 metadata: { name: web-1, namespace: default }

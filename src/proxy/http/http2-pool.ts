@@ -6,7 +6,8 @@ import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { ClusterStats } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
 import { fromRawHeaders, headerListOf, toHttp2Headers } from './h2-headers.js';
-import type { PoolFailure, UpstreamEvents, UpstreamFailure, UpstreamPool, UpstreamStream } from './upstream-stream.js';
+import { PendingRequests, type AcquireCallback } from './pending-requests.js';
+import type { UpstreamEvents, UpstreamFailure, UpstreamPool, UpstreamStream } from './upstream-stream.js';
 
 /** HTTP/2 settings the proxy applies to its sessions (both directions). */
 export interface Http2PoolLimits {
@@ -51,27 +52,24 @@ class Connection {
   }
 }
 
-interface Waiter {
-  cb: (failure: PoolFailure | null, stream?: UpstreamStream) => void;
-  cancelled: boolean;
-}
-
 /**
  * The HTTP/2 pool of one host. A connection holds the cluster's 'connection' breaker slot while it
  * is open; requests waiting for a connection or a stream slot hold a 'pending' slot.
  */
 export class Http2Pool implements UpstreamPool {
   private readonly connections: Connection[] = [];
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters: PendingRequests;
   private connecting = 0;
   private closed = false;
 
   constructor(
     readonly host: Host,
     private readonly options: Http2PoolOptions,
-  ) {}
+  ) {
+    this.waiters = new PendingRequests(options.breaker);
+  }
 
-  acquire(cb: (failure: PoolFailure | null, stream?: UpstreamStream) => void): () => void {
+  acquire(cb: AcquireCallback): () => void {
     if (this.closed) {
       cb('connect-failure');
       return noop;
@@ -86,17 +84,10 @@ export class Http2Pool implements UpstreamPool {
       cb('overflow');
       return noop;
     }
-    const w: Waiter = { cb, cancelled: false };
-    this.waiters.push(w);
+    const cancel = this.waiters.add(cb);
     // One connection being set up serves many waiters; open another only when none is.
     if (this.connecting === 0 && this.options.breaker.tryAcquire('connection')) this.connect();
-    return () => {
-      if (w.cancelled) return;
-      w.cancelled = true;
-      const i = this.waiters.indexOf(w);
-      if (i >= 0) this.waiters.splice(i, 1);
-      this.options.breaker.release('pending');
-    };
+    return cancel;
   }
 
   close(): void {
@@ -105,7 +96,7 @@ export class Http2Pool implements UpstreamPool {
       c.draining = true;
       if (c.active === 0) c.session.close();
     }
-    this.failWaiters('connect-failure');
+    this.waiters.failAll('connect-failure');
   }
 
   /** A stream ended: its connection may take a waiter, drain, or go idle. */
@@ -131,23 +122,8 @@ export class Http2Pool implements UpstreamPool {
 
   /** Hands free stream slots to waiters; opens a connection when they still wait. */
   private dispatch(): void {
-    while (this.waiters.length > 0) {
-      const conn = this.available();
-      if (!conn) break;
-      const w = this.waiters.shift()!;
-      if (w.cancelled) continue;
-      this.options.breaker.release('pending');
-      w.cb(null, this.open(conn));
-    }
+    for (let conn = this.available(); conn && this.waiters.length > 0; conn = this.available()) this.waiters.next()!(null, this.open(conn));
     if (this.waiters.length > 0 && this.connecting === 0 && !this.closed && this.options.breaker.tryAcquire('connection')) this.connect();
-  }
-
-  private failWaiters(failure: PoolFailure): void {
-    for (const w of this.waiters.splice(0)) {
-      if (w.cancelled) continue;
-      this.options.breaker.release('pending');
-      w.cb(failure);
-    }
   }
 
   /** Opens a connection; the caller holds a 'connection' breaker slot, released when it closes. */
@@ -176,7 +152,7 @@ export class Http2Pool implements UpstreamPool {
       }
       stats.upstream_cx_connect_fail++;
       // Requests queued on this connection attempt fail with it (Envoy: UF), unless another connection can serve them.
-      if (this.available() === undefined) this.failWaiters('connect-failure');
+      if (this.available() === undefined) this.waiters.failAll('connect-failure');
       else this.dispatch();
     };
     const timer = setTimeout(() => {

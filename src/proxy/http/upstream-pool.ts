@@ -4,6 +4,7 @@ import { BODY_DATA, BODY_END, BODY_ERROR, BodyDecoder, CHUNK_DATA_END, HEAD_ERRO
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { ClusterStats } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
+import { PendingRequests, type AcquireCallback } from './pending-requests.js';
 import type { PoolFailure, UpstreamEvents, UpstreamPool, UpstreamStream } from './upstream-stream.js';
 
 export interface PoolOptions {
@@ -200,11 +201,6 @@ function uncorkSocket(socket: net.Socket): void {
   socket.uncork();
 }
 
-interface Waiter {
-  cb: (failure: PoolFailure | null, conn?: UpstreamStream) => void;
-  cancelled: boolean;
-}
-
 /**
  * The connection pool of one host. `acquire` hands a connection (idle, new, or the next one released)
  * to its callback exactly once; `release` returns it (reusable or not). The cluster's circuit
@@ -212,14 +208,16 @@ interface Waiter {
  */
 export class Http1Pool implements UpstreamPool {
   private readonly idle: UpstreamConnection[] = [];
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters: PendingRequests;
   private connections = 0;
   private closed = false;
 
   constructor(
     readonly host: Host,
     private readonly options: PoolOptions,
-  ) {}
+  ) {
+    this.waiters = new PendingRequests(options.breaker);
+  }
 
   /** Connections open (busy and idle). */
   get size(): number {
@@ -227,7 +225,7 @@ export class Http1Pool implements UpstreamPool {
   }
 
   /** Returns a cancel function (for a request that gives up while queued). */
-  acquire(cb: (failure: PoolFailure | null, conn?: UpstreamStream) => void): () => void {
+  acquire(cb: AcquireCallback): () => void {
     const idle = this.idle.pop();
     if (idle) {
       if (idle.idleTimer) clearTimeout(idle.idleTimer);
@@ -245,15 +243,7 @@ export class Http1Pool implements UpstreamPool {
       cb('overflow');
       return noop;
     }
-    const w: Waiter = { cb, cancelled: false };
-    this.waiters.push(w);
-    return () => {
-      if (w.cancelled) return;
-      w.cancelled = true;
-      const i = this.waiters.indexOf(w);
-      if (i >= 0) this.waiters.splice(i, 1);
-      this.options.breaker.release('pending');
-    };
+    return this.waiters.add(cb);
   }
 
   /** Returns a connection after an exchange; `reusable` when its request and response both ended cleanly and both sides allow keep-alive. */
@@ -264,9 +254,9 @@ export class Http1Pool implements UpstreamPool {
       this.dispatchWaiterWithNewConnection();
       return;
     }
-    const w = this.nextWaiter();
-    if (w) {
-      w.cb(null, conn.lease());
+    const waiting = this.waiters.next();
+    if (waiting) {
+      waiting(null, conn.lease());
       return;
     }
     this.idle.push(conn);
@@ -284,33 +274,19 @@ export class Http1Pool implements UpstreamPool {
   close(): void {
     this.closed = true;
     for (const c of this.idle.splice(0)) this.destroy(c);
-    for (const w of this.waiters.splice(0)) {
-      if (w.cancelled) continue;
-      this.options.breaker.release('pending');
-      w.cb('connect-failure');
-    }
-  }
-
-  private nextWaiter(): Waiter | undefined {
-    for (;;) {
-      const w = this.waiters.shift();
-      if (!w) return undefined;
-      if (w.cancelled) continue;
-      this.options.breaker.release('pending');
-      return w;
-    }
+    this.waiters.failAll('connect-failure');
   }
 
   /** A connection slot freed: a queued request may open a new connection. */
   private dispatchWaiterWithNewConnection(): void {
     if (this.waiters.length === 0 || this.closed) return;
     if (!this.options.breaker.tryAcquire('connection')) return;
-    const w = this.nextWaiter();
-    if (!w) {
+    const waiting = this.waiters.next();
+    if (!waiting) {
       this.options.breaker.release('connection');
       return;
     }
-    this.connect(w.cb);
+    this.connect(waiting);
   }
 
   private destroy(conn: UpstreamConnection): void {
@@ -320,7 +296,7 @@ export class Http1Pool implements UpstreamPool {
   }
 
   /** Opens a connection; the caller holds a 'connection' breaker slot, released when the socket closes. */
-  private connect(cb: (failure: PoolFailure | null, conn?: UpstreamStream) => void): void {
+  private connect(cb: AcquireCallback): void {
     this.connections++;
     this.options.stats.upstream_cx_total++;
     const socket = net.connect({ host: this.host.address, port: this.host.port });
