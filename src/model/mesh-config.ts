@@ -20,6 +20,11 @@ export interface MeshConfig {
   inboundPort: number;
   /** Idle timeout of upstream HTTP connections when no DestinationRule sets one. */
   defaultIdleTimeoutMs: number;
+  /**
+   * How long a sidecar's listener filters (the TLS inspector) wait for the client's first bytes before
+   * the connection goes on as plain TCP (Istio's protocolDetectionTimeout, 100 ms in 1.6; 0: no limit).
+   */
+  protocolDetectionTimeoutMs: number;
   /** Mesh-wide locality load balancing (Istio's meshConfig.localityLbSetting); unset: on, with failover by proximity. */
   localityLbSetting?: LocalityLbSetting;
 }
@@ -35,6 +40,7 @@ export const DEFAULT_MESH_CONFIG: Readonly<MeshConfig> = Object.freeze({
   outboundPort: 15001,
   inboundPort: 15006,
   defaultIdleTimeoutMs: 3_600_000,
+  protocolDetectionTimeoutMs: 100,
 });
 
 export function meshConfig(overrides: Partial<MeshConfig> = {}): MeshConfig {

@@ -161,3 +161,24 @@ test('Sidecar ingress to a unix socket: the inbound cluster dials the socket', (
   assert.deepEqual(((c.loadAssignment as Msg).endpoints as Msg[])[0], { lbEndpoints: [{ endpoint: { address: { pipe: { path: '/var/run/someuds.sock' } } } }] });
   assertIncludes(simulate(cfg, { inbound: true, port: 9080, authority: 'ratings', path: '/' }), { cluster: 'inbound|9080||' });
 });
+
+test('TLS ports: the sidecar listener reads SNI with the TLS inspector and, after the mesh\'s protocol detection timeout, goes on as plain TCP', () => {
+  const m = testMesh();
+  applyYaml(m.store, `apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: {name: external-tls, namespace: ${NS}}
+spec:
+  hosts: [a.example.com, b.example.com]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: 443, name: tls, protocol: TLS}]
+`);
+  const l = find(m.config(m.sidecar('productpage-v1')), '0.0.0.0_443');
+  assertIncludes(l, {
+    listenerFilters: [{ name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } }],
+    listenerFiltersTimeout: { seconds: 0, nanos: 100_000_000 },
+    continueOnListenerFiltersTimeout: true,
+  });
+  const off = find(m.config(m.sidecar('productpage-v1'), { protocolDetectionTimeoutMs: 0 }), '0.0.0.0_443');
+  assert.equal(off.listenerFiltersTimeout, undefined);
+});

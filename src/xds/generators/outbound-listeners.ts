@@ -3,7 +3,7 @@ import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
 import type { Service } from '../../registry/types.js';
 import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, PASSTHROUGH_FILTER_CHAIN, listenerName } from './cluster-names.js';
-import { address, boolValue, type Msg } from './envoy-values.js';
+import { address, boolValue, durationMs, type Msg } from './envoy-values.js';
 import type { ServiceLookup } from './destinations.js';
 import { egressListeners, type EgressListenerView } from './egress-listeners.js';
 import { filterChain, hasCatchAll, listenerFiltersFor, mergeChains, type ChainSpec } from './filter-chains.js';
@@ -100,7 +100,16 @@ class OutboundListenerSet {
       const chains = !e.http && !hasCatchAll(e.chains) ? [...e.chains, fallthrough] : e.chains;
       const l: Msg = { name: listenerName(e.bind, e.port), address: address(e.bind, e.port), filterChains: chains.map(filterChain) };
       const lf = listenerFiltersFor(chains);
-      if (lf) l.listenerFilters = lf;
+      if (lf) {
+        l.listenerFilters = lf;
+        // A server-first protocol (MySQL…) sends nothing for the TLS inspector to read: after the
+        // mesh's protocol detection timeout the connection goes on as plain TCP (Istio: sidecars only).
+        const timeoutMs = this.push.mesh.protocolDetectionTimeoutMs;
+        if (timeoutMs > 0) {
+          l.listenerFiltersTimeout = durationMs(timeoutMs);
+          l.continueOnListenerFiltersTimeout = true;
+        }
+      }
       l.trafficDirection = 'OUTBOUND';
       if (!e.bindToPort) l.bindToPort = boolValue(false);
       return l;
