@@ -9,7 +9,12 @@ type Msg = Record<string, unknown>;
 const REVIEWS = host('reviews');
 const HTTPBIN = host('httpbin');
 const UPSTREAM_TLS = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
-const ADS = { ads: {}, resourceApiVersion: 'V3' };
+/** Workload certificates come from the pod's own SDS server (`sds-grpc`), never from the control plane. */
+const AGENT_SDS = {
+  apiConfigSource: { apiType: 'GRPC', transportApiVersion: 'V3', setNodeOnFirstMessageOnly: true, grpcServices: [{ envoyGrpc: { clusterName: 'sds-grpc' } }] },
+  initialFetchTimeout: { seconds: 0, nanos: 0 },
+  resourceApiVersion: 'V3',
+};
 
 const tlsOf = (c: Msg) => (c.transportSocket as { typedConfig: Msg } | undefined)?.typedConfig;
 const thresholds = (c: Msg) => (c.circuitBreakers as { thresholds: Array<Record<string, { value: number }>> }).thresholds[0]!;
@@ -24,10 +29,10 @@ test('auto-mTLS: clusters of mesh services carry an ISTIO_MUTUAL socket for tlsM
   assert.deepEqual((istio!.transportSocket as Msg).typedConfig, {
     '@type': UPSTREAM_TLS,
     commonTlsContext: {
-      tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: ADS }],
+      tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: AGENT_SDS }],
       combinedValidationContext: {
         defaultValidationContext: { matchTypedSubjectAltNames: [{ sanType: 'URI', matcher: { exact: 'spiffe://cluster.local/ns/bookinfo/sa/bookinfo-reviews' } }] },
-        validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: ADS },
+        validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: AGENT_SDS },
       },
       alpnProtocols: ['istio-peer-exchange', 'istio'],
     },

@@ -5,6 +5,13 @@ import { applyYaml } from '../helpers/bookinfo-mesh.js';
 import { simulate, type Call, type Result } from './simulation.js';
 import { FIXTURES, NS, addHttpbin, applyDocs, assertIncludes, host, testMesh } from './mesh.js';
 
+/** The workload's certificate and trust bundle come from the pod's own SDS server, the gateway's credentials over ADS. */
+const AGENT_SDS = {
+  apiConfigSource: { apiType: 'GRPC', transportApiVersion: 'V3', setNodeOnFirstMessageOnly: true, grpcServices: [{ envoyGrpc: { clusterName: 'sds-grpc' } }] },
+  initialFetchTimeout: { seconds: 0, nanos: 0 },
+  resourceApiVersion: 'V3',
+};
+
 type Msg = Record<string, unknown>;
 const PRODUCTPAGE = host('productpage');
 const HTTPBIN = host('httpbin');
@@ -234,8 +241,8 @@ spec:
   const tls = tlsContextFor(listener(cfg, '0.0.0.0_8443'), host('reviews'));
   assert.deepEqual(tls.commonTlsContext, {
     alpnProtocols: ['h2', 'http/1.1'],
-    tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } }],
-    combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: { ads: {}, resourceApiVersion: 'V3' } } },
+    tlsCertificateSdsSecretConfigs: [{ name: 'default', sdsConfig: AGENT_SDS }],
+    combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: { name: 'ROOTCA', sdsConfig: AGENT_SDS } },
   });
   assert.deepEqual(tls.requireClientCertificate, { value: true });
   assertIncludes(simulate(cfg, { port: 8443, sni: host('reviews'), authority: `${host('reviews')}`, path: '/reviews/1', scheme: 'https' }), { cluster: `outbound|9080||${host('reviews')}` });

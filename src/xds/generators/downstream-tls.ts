@@ -1,6 +1,6 @@
 // Gateway server TLS settings → Envoy DownstreamTlsContext (credentialName over SDS, mounted files, or ISTIO_MUTUAL).
 import type { GatewayServerConfig } from '../../model/push-context.js';
-import { any, boolValue, Filters, sdsSecret, type Msg } from './envoy-values.js';
+import { any, boolValue, Filters, sdsSecret, workloadSecret, type Msg } from './envoy-values.js';
 import { isPassthrough } from './gateway-servers.js';
 import { sanMatchers, SDS_DEFAULT, SDS_ROOTCA } from './upstream-tls.js';
 
@@ -51,8 +51,8 @@ export function downstreamTlsContext(sc: GatewayServerConfig): Msg | undefined {
       common.combinedValidationContext = { defaultValidationContext: clientCertChecks(tls), validationContextSdsSecretConfig: sdsSecret(credentialCaSecretName(tls.credentialName)) };
     }
   } else if (tls.mode === 'ISTIO_MUTUAL') {
-    common.tlsCertificateSdsSecretConfigs = [sdsSecret(SDS_DEFAULT)];
-    common.combinedValidationContext = { defaultValidationContext: clientCertChecks(tls), validationContextSdsSecretConfig: sdsSecret(SDS_ROOTCA) };
+    common.tlsCertificateSdsSecretConfigs = [workloadSecret(SDS_DEFAULT)];
+    common.combinedValidationContext = { defaultValidationContext: clientCertChecks(tls), validationContextSdsSecretConfig: workloadSecret(SDS_ROOTCA) };
   } else {
     if (tls.serverCertificate && tls.privateKey) common.tlsCertificates = [{ certificateChain: { filename: tls.serverCertificate }, privateKey: { filename: tls.privateKey } }];
     const vc = clientCertChecks(tls);

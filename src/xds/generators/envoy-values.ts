@@ -73,9 +73,28 @@ export function adsConfigSource(): Msg {
   return { ads: {}, resourceApiVersion: 'V3' };
 }
 
-/** `SdsSecretConfig` for a secret fetched over ADS. */
+/** `SdsSecretConfig` for a secret fetched over ADS (a gateway's `kubernetes://` credential, which the control plane serves). */
 export function sdsSecret(name: string): Msg {
   return { name, sdsConfig: adsConfigSource() };
+}
+
+/** The cluster of the workload's own SDS server (Istio's agent in the pod; Meltemi's proxy answers it in-process). */
+export const SDS_CLUSTER = 'sds-grpc';
+
+/**
+ * `SdsSecretConfig` for the workload's certificate (`default`) or trust bundle (`ROOTCA`): fetched
+ * from the local agent, never from the control plane, which must not hold workload keys; no fetch
+ * timeout, so a listener or cluster waits for its certificate instead of coming up without one.
+ */
+export function workloadSecret(name: string): Msg {
+  return {
+    name,
+    sdsConfig: {
+      apiConfigSource: { apiType: 'GRPC', transportApiVersion: 'V3', setNodeOnFirstMessageOnly: true, grpcServices: [{ envoyGrpc: { clusterName: SDS_CLUSTER } }] },
+      initialFetchTimeout: durationMs(0),
+      resourceApiVersion: 'V3',
+    },
+  };
 }
 
 export const UNIX_PREFIX = 'unix://';

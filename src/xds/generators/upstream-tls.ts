@@ -1,6 +1,6 @@
 // Client-side TLS of outbound clusters: DestinationRule tls (SIMPLE, MUTUAL, ISTIO_MUTUAL) and auto-mTLS transport socket matches.
 import { isIP } from 'node:net';
-import { any, Filters, sdsSecret, struct, type Msg } from './envoy-values.js';
+import { any, Filters, struct, workloadSecret, type Msg } from './envoy-values.js';
 import { TLS_MODE_ISTIO } from './locality-endpoints.js';
 import type { ClientTls } from './traffic-policy.js';
 
@@ -61,8 +61,8 @@ export function istioMutualContext(sans: readonly string[], sni: string, http2: 
   const defaultValidationContext: Msg = sans.length > 0 ? { matchTypedSubjectAltNames: sanMatchers(sans) } : {};
   return {
     commonTlsContext: {
-      tlsCertificateSdsSecretConfigs: [sdsSecret(SDS_DEFAULT)],
-      combinedValidationContext: { defaultValidationContext, validationContextSdsSecretConfig: sdsSecret(SDS_ROOTCA) },
+      tlsCertificateSdsSecretConfigs: [workloadSecret(SDS_DEFAULT)],
+      combinedValidationContext: { defaultValidationContext, validationContextSdsSecretConfig: workloadSecret(SDS_ROOTCA) },
       alpnProtocols: http2 ? [...ALPN_IN_MESH, ...ALPN_H2] : [...ALPN_IN_MESH],
     },
     sni,
