@@ -35,6 +35,8 @@ export const ErrorCodes = {
   MESH_UNKNOWN_KIND: { message: 'unknown resource kind', httpStatus: 400, grpcCode: GrpcCode.INVALID_ARGUMENT },
   MESH_IO: { message: 'I/O failure', httpStatus: 500, grpcCode: GrpcCode.UNAVAILABLE },
   MESH_USAGE: { message: 'incorrect usage', httpStatus: 400, grpcCode: GrpcCode.INVALID_ARGUMENT },
+  MESH_CA_INVALID: { message: 'CA signing material is unusable', httpStatus: 500, grpcCode: GrpcCode.FAILED_PRECONDITION },
+  MESH_CSR_REJECTED: { message: 'certificate signing request refused', httpStatus: 400, grpcCode: GrpcCode.INVALID_ARGUMENT },
   MESH_INTERNAL: { message: 'internal error', httpStatus: 500, grpcCode: GrpcCode.INTERNAL },
 } as const satisfies Record<string, CodeInfo>;
 
