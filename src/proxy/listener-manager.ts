@@ -31,6 +31,8 @@ export interface Dispatch {
   chain: FilterChainConfig;
   /** The port the listener stands for (the service or inbound port, before any offset). */
   port: number;
+  /** The client's TLS SNI, when the TLS inspector read one (Envoy's %REQUESTED_SERVER_NAME%, `connection.sni`). */
+  serverName?: string;
 }
 
 /**
@@ -190,7 +192,7 @@ export class ListenerManager {
       socket.destroy();
       return;
     }
-    this.handler(socket, { listener, chain, port });
+    this.handler(socket, tls.kind === 'tls' && tls.serverName !== undefined ? { listener, chain, port, serverName: tls.serverName } : { listener, chain, port });
   }
 
   /**

@@ -24,9 +24,10 @@ test('an outbound exchange becomes a source-reported request and an Istio text a
   responseHeaders.add('x-envoy-upstream-service-time', '3');
   r.http(
     { request: parser.head!, protocol: 'http1', startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 4.2, responseCode: 503, responseFlags: ['URX'], responseHeaders, upstreamHost: '10.1.0.9:9080', upstreamCluster: 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local', routeName: 'default', bytesReceived: 0, bytesSent: 95, attempts: 3 },
-    { listener, chain: listener.filterChains[0]!, port: 9080 },
+    { listener, chain: listener.filterChains[0]!, port: 9080, serverName: 'reviews.bookinfo.svc.cluster.local' },
   );
   assert.equal(lines.length, 1);
+  assert.match(lines[0]!, / reviews\.bookinfo\.svc\.cluster\.local default\n$/, 'the SNI the TLS inspector read is %REQUESTED_SERVER_NAME%');
   assert.match(lines[0]!, /^\[2026-01-02T03:04:05\.006Z\] "GET \/reviews\/0 HTTP\/1\.1" 503 URX .* "rid-1" "reviews:9080" "10\.1\.0\.9:9080" outbound\|9080\|v2\|reviews\.bookinfo\.svc\.cluster\.local .* default\n$/);
   const prom = r.metrics.prometheus();
   const line = prom.split('\n').find((l) => l.startsWith('istio_requests_total{'))!;

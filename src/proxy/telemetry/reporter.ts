@@ -140,6 +140,7 @@ function accessRecord(r: ExchangeRecord, flags: number, d: Dispatch): AccessLogR
     ...(r.upstreamHost ? { upstreamHost: r.upstreamHost } : {}),
     ...(r.upstreamCluster ? { upstreamCluster: r.upstreamCluster } : {}),
     ...(r.routeName ? { routeName: r.routeName } : {}),
+    ...(d.serverName ? { requestedServerName: d.serverName } : {}),
     downstreamLocalAddress: `${d.listener.address}:${d.port}`,
   };
 }
