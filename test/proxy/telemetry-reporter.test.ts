@@ -36,3 +36,24 @@ test('an outbound exchange becomes a source-reported request and an Istio text a
   assert.match(line, /response_code="503"/);
   assert.match(line, /response_flags="URX"/);
 });
+
+test('a TCP connection is counted in the istio_tcp_* metrics and logged as one access log line with "- - -" for the HTTP fields', () => {
+  const node = xdsNode({ type: 'sidecar', ips: ['10.1.0.7'], podName: 'productpage-v1-abc', namespace: 'bookinfo', labels: { app: 'productpage', version: 'v1' } });
+  const lines: string[] = [];
+  const r = new TelemetryReporter({ local: localPeerMetadata(node), proxyType: 'sidecar', accessLog: { encoding: 'text', write: (l) => lines.push(l) } });
+  const listener = compileListener({
+    name: '10.96.0.20_27017',
+    address: { socket_address: { address: '10.96.0.20', port_value: 27017 } },
+    traffic_direction: 'OUTBOUND',
+    filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'x', cluster: 'c' } }] }],
+  });
+  r.tcp(
+    { cluster: 'outbound|27017||mongodb.bookinfo.svc.cluster.local', upstreamHost: '10.1.0.9:27017', bytesReceived: 120, bytesSent: 3400, startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 41.6, responseFlags: [] },
+    { listener, chain: listener.filterChains[0]!, port: 27017, serverName: 'db.example.com' },
+  );
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^\[2026-01-02T03:04:05\.006Z\] "- - -" 0 - "-" "-" 120 3400 42 - "-" "-" "-" "-" "10\.1\.0\.9:27017" outbound\|27017\|\|mongodb\.bookinfo\.svc\.cluster\.local - 10\.96\.0\.20:27017 - db\.example\.com -\n$/);
+  const prom = r.metrics.prometheus();
+  assert.match(prom, /^istio_tcp_sent_bytes_total\{reporter="source".*destination_service="mongodb\.bookinfo\.svc\.cluster\.local".*\} 3400$/m);
+  assert.match(prom, /^istio_tcp_connections_closed_total\{reporter="source".*\} 1$/m);
+});

@@ -83,6 +83,8 @@ export class TelemetryReporter {
     this.metrics.recordTcpOpen(rec);
     this.metrics.recordTcpBytes(rec, r.bytesSent, r.bytesReceived);
     this.metrics.recordTcpClose(rec);
+    // One line per connection, as Istio's access log on tcp_proxy writes (HTTP fields print "-").
+    if (this.log && this.options.accessLog) this.options.accessLog.write(this.log.format(tcpAccessRecord(r, rec.responseFlags, d)));
   }
 
   private parties(inbound: boolean, self: PeerInfo, peer: PeerInfo | undefined): { source?: PeerInfo; destination?: PeerInfo } {
@@ -114,6 +116,24 @@ export class TelemetryReporter {
     }
     return s;
   }
+}
+
+function tcpAccessRecord(r: TcpConnectionRecord, flags: number, d: Dispatch): AccessLogRecord {
+  return {
+    startTimeMs: r.startMs,
+    requestHeader: () => undefined,
+    responseHeader: () => undefined,
+    responseTrailer: () => undefined,
+    responseCode: 0,
+    responseFlags: flags,
+    bytesReceived: r.bytesReceived,
+    bytesSent: r.bytesSent,
+    durationMs: Math.round(r.durationMs),
+    ...(r.upstreamHost ? { upstreamHost: r.upstreamHost } : {}),
+    upstreamCluster: r.cluster,
+    ...(d.serverName ? { requestedServerName: d.serverName } : {}),
+    downstreamLocalAddress: `${d.listener.address}:${d.port}`,
+  };
 }
 
 function accessRecord(r: ExchangeRecord, flags: number, d: Dispatch): AccessLogRecord {
