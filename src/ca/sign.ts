@@ -40,30 +40,9 @@ function checkCsrKey(der: ArrayBuffer): void {
   throw rejected(`CSR key type is not allowed (${key.asymmetricKeyType} ${details?.modulusLength ?? details?.namedCurve ?? ''}); use RSA >= 2048 or EC P-256/P-384`);
 }
 
-/**
- * Signs a workload certificate for `identity` and returns the chain Istio's CreateCertificate
- * returns: leaf, then ca-cert … root, one PEM each.
- *
- * The CSR must verify under its own key (proof of possession); only that key is used. Its subject
- * and extensions, including any SAN it asks for, are ignored: the single URI SAN is
- * `spiffeId(identity)`. The subject is empty and so the SAN is critical (RFC 5280 §4.2.1.6), as
- * Istio issues them. `ttlMs` (default 24 h) must be at most 90 days; the leaf never outlives
- * ca-cert. notBefore is `now` minus 2 minutes so peers whose clocks lag accept a fresh
- * certificate at once, as later Istio versions do. Throws MESH_CSR_REJECTED or MESH_CA_INVALID.
- */
-export async function signWorkloadCsr(
-  bundle: CaBundle,
-  csrPem: string,
-  identity: WorkloadIdentity,
-  options: { ttlMs?: number; now?: Date } = {},
-): Promise<string[]> {
-  const ttlMs = options.ttlMs ?? DEFAULT_WORKLOAD_TTL_MS;
-  const now = options.now ?? new Date();
-  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw rejected(`requested TTL ${ttlMs} ms is not a positive whole number of milliseconds`);
-  if (ttlMs > MAX_WORKLOAD_TTL_MS) throw rejected(`requested TTL ${ttlMs} ms exceeds the maximum of 90 days (${MAX_WORKLOAD_TTL_MS} ms)`);
-  const uri = spiffeId(identity);
+/** Parses `csrPem` and requires proof of possession and an allowed key type; returns the CSR (only its key is used). */
+async function verifiedCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
   if (csrPem.length > MAX_CSR_CHARS) throw rejected(`CSR is larger than ${MAX_CSR_CHARS} characters`);
-
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -78,7 +57,16 @@ export async function signWorkloadCsr(
   }
   if (!verified) throw rejected('CSR signature does not verify under its own key (no proof of possession)');
   checkCsrKey(csr.publicKey.rawData);
+  return csr;
+}
 
+function checkTtl(ttlMs: number): void {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw rejected(`requested TTL ${ttlMs} ms is not a positive whole number of milliseconds`);
+  if (ttlMs > MAX_WORKLOAD_TTL_MS) throw rejected(`requested TTL ${ttlMs} ms exceeds the maximum of 90 days (${MAX_WORKLOAD_TTL_MS} ms)`);
+}
+
+/** Signs an end-entity certificate for `csr`'s key with exactly `names` as its critical SAN; returns leaf … root. */
+async function issueLeaf(bundle: CaBundle, csr: x509.Pkcs10CertificateRequest, names: x509.JsonGeneralName[], ttlMs: number, now: Date): Promise<string[]> {
   const ca = bundle.caCert;
   if (ca.notAfter.getTime() <= now.getTime()) throw new MeshError('MESH_CA_INVALID', `CA certificate expired at ${ca.notAfter.toISOString()}`);
   const notBefore = new Date(Math.max(now.getTime() - CLOCK_SKEW_GRACE_MS, ca.notBefore.getTime()));
@@ -97,9 +85,54 @@ export async function signWorkloadCsr(
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }], true),
+      new x509.SubjectAlternativeNameExtension(names, true),
       bundle.authorityKeyId,
     ],
   });
   return [leaf.toString('pem') + '\n', ...bundle.certChainPem];
+}
+
+/**
+ * Signs a workload certificate for `identity` and returns the chain Istio's CreateCertificate
+ * returns: leaf, then ca-cert … root, one PEM each.
+ *
+ * The CSR must verify under its own key (proof of possession); only that key is used. Its subject
+ * and extensions, including any SAN it asks for, are ignored: the single URI SAN is
+ * `spiffeId(identity)`. The subject is empty and so the SAN is critical (RFC 5280 §4.2.1.6), as
+ * Istio issues them. `ttlMs` (default 24 h) must be at most 90 days; the leaf never outlives
+ * ca-cert. notBefore is `now` minus 2 minutes so peers whose clocks lag accept a fresh
+ * certificate at once, as later Istio versions do. Throws MESH_CSR_REJECTED or MESH_CA_INVALID.
+ */
+export async function signWorkloadCsr(
+  bundle: CaBundle,
+  csrPem: string,
+  identity: WorkloadIdentity,
+  options: { ttlMs?: number; now?: Date } = {},
+): Promise<string[]> {
+  const ttlMs = options.ttlMs ?? DEFAULT_WORKLOAD_TTL_MS;
+  checkTtl(ttlMs);
+  const uri = spiffeId(identity);
+  const csr = await verifiedCsr(csrPem);
+  return issueLeaf(bundle, csr, [{ type: 'url', value: uri }], ttlMs, options.now ?? new Date());
+}
+
+/**
+ * Signs the control plane's own serving certificate (for example the CA's TLS port) with
+ * `dnsNames` as its only SANs (DNS names, lower case). The same rules as `signWorkloadCsr` apply:
+ * proof of possession, only the CSR's key used, TTL at most 90 days (default 24 h).
+ * Throws MESH_CSR_REJECTED or MESH_CA_INVALID.
+ */
+export async function signServerCsr(
+  bundle: CaBundle,
+  csrPem: string,
+  dnsNames: readonly string[],
+  options: { ttlMs?: number; now?: Date } = {},
+): Promise<string[]> {
+  const ttlMs = options.ttlMs ?? DEFAULT_WORKLOAD_TTL_MS;
+  checkTtl(ttlMs);
+  if (dnsNames.length === 0) throw rejected('a server certificate needs at least one DNS name');
+  const bad = dnsNames.find((n) => !DNS_NAME.test(n));
+  if (bad !== undefined) throw rejected(`${JSON.stringify(bad)} is not a lower-case DNS name`);
+  const csr = await verifiedCsr(csrPem);
+  return issueLeaf(bundle, csr, dnsNames.map((value) => ({ type: 'dns', value })), ttlMs, options.now ?? new Date());
 }

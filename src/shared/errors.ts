@@ -37,6 +37,7 @@ export const ErrorCodes = {
   MESH_USAGE: { message: 'incorrect usage', httpStatus: 400, grpcCode: GrpcCode.INVALID_ARGUMENT },
   MESH_CA_INVALID: { message: 'CA signing material is unusable', httpStatus: 500, grpcCode: GrpcCode.FAILED_PRECONDITION },
   MESH_CSR_REJECTED: { message: 'certificate signing request refused', httpStatus: 400, grpcCode: GrpcCode.INVALID_ARGUMENT },
+  MESH_UNAUTHENTICATED: { message: 'caller could not be authenticated', httpStatus: 401, grpcCode: GrpcCode.UNAUTHENTICATED },
   MESH_INTERNAL: { message: 'internal error', httpStatus: 500, grpcCode: GrpcCode.INTERNAL },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { generateRootCa } from '../../src/ca/ca-bundle.js';
-import { DEFAULT_WORKLOAD_TTL_MS, MAX_WORKLOAD_TTL_MS, signWorkloadCsr } from '../../src/ca/sign.js';
+import { DEFAULT_WORKLOAD_TTL_MS, MAX_WORKLOAD_TTL_MS, signServerCsr, signWorkloadCsr } from '../../src/ca/sign.js';
 import { isMeshError } from '../../src/shared/errors.js';
 import { workloadCsr } from './csr.js';
 
@@ -66,4 +66,15 @@ test('garbage instead of a CSR, and an identity with path characters, are refuse
   await assert.rejects(signWorkloadCsr(bundle, 'not a csr', foo, { now }), (e) => isMeshError(e, 'MESH_CSR_REJECTED'));
   const { csrPem } = await workloadCsr();
   await assert.rejects(signWorkloadCsr(bundle, csrPem, { ...foo, serviceAccount: 'a/../../x' }, { now }), (e) => isMeshError(e, 'MESH_CSR_REJECTED') && /SPIFFE/.test(e.message));
+});
+
+test('a server certificate carries exactly the DNS names given, whatever the CSR asks for', async () => {
+  const bundle = await root;
+  const { csrPem } = await workloadCsr('spiffe://cluster.local/ns/foo/sa/a');
+  const [leafPem] = await signServerCsr(bundle, csrPem, ['istiod.istio-system.svc', 'istiod'], { now });
+  const leaf = new X509Certificate(leafPem!);
+  assert.equal(leaf.subjectAltName, 'DNS:istiod.istio-system.svc, DNS:istiod');
+  assert.equal(leaf.verify(new X509Certificate(bundle.rootCertPem).publicKey), true);
+  await assert.rejects(signServerCsr(bundle, csrPem, [], { now }), (e) => isMeshError(e, 'MESH_CSR_REJECTED'));
+  await assert.rejects(signServerCsr(bundle, csrPem, ['Evil Name'], { now }), (e) => isMeshError(e, 'MESH_CSR_REJECTED') && /DNS name/.test(e.message));
 });

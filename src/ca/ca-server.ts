@@ -1,0 +1,199 @@
+// The CA's gRPC service, istio.v1.auth.IstioCertificateService/CreateCertificate, and its TLS serving credentials.
+import { createPublicKey, generateKeyPair } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { isMeshError } from '../shared/errors.js';
+import { MetricsRegistry, type Counter } from '../shared/metrics.js';
+import type { CaBundle } from './ca-bundle.js';
+import type { CallerAuthenticator } from './caller-auth.js';
+import { importSigner, x509 } from './pki.js';
+import { DEFAULT_WORKLOAD_TTL_MS, MAX_WORKLOAD_TTL_MS, signServerCsr, signWorkloadCsr, spiffeId, type WorkloadIdentity } from './sign.js';
+
+const PROTO_FILE = fileURLToPath(new URL('./proto/istioca.proto', import.meta.url));
+const SERVICE = 'istio.v1.auth.IstioCertificateService';
+/** A CSR is a few KiB at most; grpc-js refuses larger requests with RESOURCE_EXHAUSTED before decoding. */
+export const MAX_REQUEST_BYTES = 64 * 1024;
+
+/** The request as proto-loader decodes it (proto field names; int64 as number). */
+export interface IstioCertificateRequest {
+  csr: string;
+  /** Requested lifetime in seconds; 0 means the CA's default. */
+  validity_duration: number;
+  metadata?: unknown;
+}
+
+export interface IstioCertificateResponse {
+  /** Leaf, then each issuer up to the root, one PEM each. */
+  cert_chain: string[];
+}
+
+let serviceDefinition: grpc.ServiceDefinition | undefined;
+
+/** The service definition from `proto/istioca.proto`, loaded on first use; for servers and clients alike. */
+export function istioCaServiceDefinition(): grpc.ServiceDefinition {
+  if (serviceDefinition === undefined) {
+    const pkg = protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, defaults: true });
+    serviceDefinition = pkg[SERVICE] as grpc.ServiceDefinition;
+  }
+  return serviceDefinition;
+}
+
+/** Where the CA server reports; the default writes warnings and errors to stderr as JSON lines. */
+export interface CaLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+const stderrLogger: CaLogger = {
+  info: () => undefined,
+  warn: (message, fields) => process.stderr.write(`${JSON.stringify({ level: 'warn', scope: 'ca', message, ...fields })}\n`),
+  error: (message, fields) => process.stderr.write(`${JSON.stringify({ level: 'error', scope: 'ca', message, ...fields })}\n`),
+};
+
+export interface CaServerOptions {
+  bundle: CaBundle;
+  authenticator: CallerAuthenticator;
+  /** The only trust domain this CA signs for; an authenticator answering another one is a configuration error. */
+  trustDomain: string;
+  /** Longest lifetime a caller may ask for; default and upper bound 90 days. */
+  maxTtlMs?: number;
+  logger?: CaLogger;
+  /** Where Istio's citadel_server_* counters go; a private registry by default. */
+  metrics?: MetricsRegistry;
+}
+
+interface Metrics {
+  csrs: Counter;
+  authFailures: Counter;
+  csrRejected: Counter;
+  issued: Counter;
+}
+
+function registerMetrics(r: MetricsRegistry): Metrics {
+  return {
+    csrs: r.counter('citadel_server_csr_count', 'The number of CSRs received by Citadel server.'),
+    authFailures: r.counter('citadel_server_authentication_failure_count', 'The number of authentication failures.'),
+    csrRejected: r.counter('citadel_server_csr_parsing_err_count', 'The number of errors occurred when parsing the CSR.'),
+    issued: r.counter('citadel_server_success_cert_issuance_count', 'The number of certificates issuances that have succeeded.'),
+  };
+}
+
+/** A refusal on its way to the caller: `details` is all the caller sees. */
+class Refusal {
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+  ) {}
+}
+
+/**
+ * Serves CreateCertificate: authenticates the caller, then signs the CSR's key for that identity
+ * only (never the CSR's own claims). Refusals: UNAUTHENTICATED (no reason given to the caller),
+ * INVALID_ARGUMENT (bad CSR or lifetime), INTERNAL (logged, not described to the caller).
+ */
+export class CaServer {
+  private readonly log: CaLogger;
+  private readonly m: Metrics;
+  private readonly maxTtlMs: number;
+  private server: grpc.Server | undefined;
+
+  constructor(private readonly options: CaServerOptions) {
+    this.maxTtlMs = options.maxTtlMs ?? MAX_WORKLOAD_TTL_MS;
+    if (!Number.isSafeInteger(this.maxTtlMs) || this.maxTtlMs <= 0 || this.maxTtlMs > MAX_WORKLOAD_TTL_MS) {
+      throw new RangeError(`maxTtlMs must be between 1 and ${MAX_WORKLOAD_TTL_MS} ms`);
+    }
+    this.log = options.logger ?? stderrLogger;
+    this.m = registerMetrics(options.metrics ?? new MetricsRegistry());
+  }
+
+  /**
+   * Listens on `address` ('host:port'; port 0 picks one) and returns the bound port. Serve it with
+   * TLS (`caServerCredentials`) anywhere but a test: callers send bearer tokens.
+   */
+  async start(address: string, credentials: grpc.ServerCredentials): Promise<number> {
+    if (this.server !== undefined) throw new Error('CA server already started');
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+    server.addService(istioCaServiceDefinition(), {
+      CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, callback: grpc.sendUnaryData<IstioCertificateResponse>) => {
+        this.createCertificate(call).then(
+          (response) => callback(null, response),
+          (e: unknown) => callback(this.toStatus(e, call.getPeer())),
+        );
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    this.server = server;
+    return port;
+  }
+
+  /** Stops accepting calls, lets running ones finish, then closes every connection. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    server.forceShutdown();
+  }
+
+  private async createCertificate(call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>): Promise<IstioCertificateResponse> {
+    this.m.csrs.inc();
+    let identity: WorkloadIdentity;
+    try {
+      identity = await this.options.authenticator.authenticate(call.metadata);
+    } catch (e) {
+      this.m.authFailures.inc();
+      this.log.warn('CA caller not authenticated', { peer: call.getPeer(), reason: e instanceof Error ? e.message : String(e) });
+      throw new Refusal(grpc.status.UNAUTHENTICATED, 'caller not authenticated');
+    }
+    if (identity.trustDomain !== this.options.trustDomain) {
+      throw new Error(`authenticator answered trust domain ${identity.trustDomain}; this CA signs for ${this.options.trustDomain}`);
+    }
+    const seconds = call.request.validity_duration;
+    if (!Number.isSafeInteger(seconds) || seconds < 0) throw new Refusal(grpc.status.INVALID_ARGUMENT, 'validity_duration must be a whole number of seconds, 0 or more');
+    const ttlMs = seconds === 0 ? Math.min(DEFAULT_WORKLOAD_TTL_MS, this.maxTtlMs) : seconds * 1000;
+    if (ttlMs > this.maxTtlMs) throw new Refusal(grpc.status.INVALID_ARGUMENT, `validity_duration ${seconds}s exceeds the maximum of ${Math.floor(this.maxTtlMs / 1000)}s`);
+
+    let chain: string[];
+    try {
+      chain = await signWorkloadCsr(this.options.bundle, call.request.csr, identity, { ttlMs });
+    } catch (e) {
+      if (!isMeshError(e, 'MESH_CSR_REJECTED')) throw e;
+      this.m.csrRejected.inc();
+      throw new Refusal(grpc.status.INVALID_ARGUMENT, e.message);
+    }
+    this.m.issued.inc();
+    this.log.info('certificate issued', { identity: spiffeId(identity), ttlMs });
+    return { cert_chain: chain };
+  }
+
+  private toStatus(e: unknown, peer: string): Partial<grpc.StatusObject> {
+    if (e instanceof Refusal) return { code: e.code, details: e.details };
+    this.log.error('CreateCertificate failed', { peer, error: e instanceof Error ? e.message : String(e) });
+    return { code: grpc.status.INTERNAL, details: 'internal error' };
+  }
+}
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+/**
+ * TLS credentials for the CA's port, signed by the CA itself: a new EC P-256 key (held only in
+ * memory) and a certificate whose SANs are exactly `dnsNames` (for example
+ * `istiod.istio-system.svc`), `ttlMs` long (default 24 h; not yet rotated while serving).
+ * Clients verify it against `bundle.rootCertPem`; client certificates are not required, since
+ * callers prove who they are with tokens.
+ */
+export async function caServerCredentials(bundle: CaBundle, dnsNames: readonly string[], options: { ttlMs?: number } = {}): Promise<grpc.ServerCredentials> {
+  const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
+  const signer = await importSigner(privateKey, 'CA serving key');
+  const spki = new Uint8Array(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }));
+  const publicKey = await crypto.subtle.importKey('spki', spki, signer.key.algorithm, true, ['verify']);
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ keys: { privateKey: signer.key, publicKey }, signingAlgorithm: signer.algorithm });
+  const chain = await signServerCsr(bundle, csr.toString('pem'), dnsNames, options);
+  // Present the leaf and any intermediates; the root is what clients already hold.
+  const certChain = Buffer.from(chain.slice(0, -1).join(''));
+  const key = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  return grpc.ServerCredentials.createSsl(Buffer.from(bundle.rootCertPem), [{ cert_chain: certChain, private_key: key }], false);
+}
