@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { stderrLogger, type Logger } from '../shared/logger.js';
 import { isMeshError } from '../shared/errors.js';
 import { MetricsRegistry, type Counter } from '../shared/metrics.js';
 import type { CaBundle } from './ca-bundle.js';
@@ -41,17 +42,9 @@ export function istioCaServiceDefinition(): grpc.ServiceDefinition {
 }
 
 /** Where the CA server reports; the default writes warnings and errors to stderr as JSON lines. */
-export interface CaLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type CaLogger = Logger;
 
-const stderrLogger: CaLogger = {
-  info: () => undefined,
-  warn: (message, fields) => process.stderr.write(`${JSON.stringify({ level: 'warn', scope: 'ca', message, ...fields })}\n`),
-  error: (message, fields) => process.stderr.write(`${JSON.stringify({ level: 'error', scope: 'ca', message, ...fields })}\n`),
-};
+const defaultLogger: Logger = stderrLogger('ca');
 
 export interface CaServerOptions {
   bundle: CaBundle;
@@ -105,7 +98,7 @@ export class CaServer {
     if (!Number.isSafeInteger(this.maxTtlMs) || this.maxTtlMs <= 0 || this.maxTtlMs > MAX_WORKLOAD_TTL_MS) {
       throw new RangeError(`maxTtlMs must be between 1 and ${MAX_WORKLOAD_TTL_MS} ms`);
     }
-    this.log = options.logger ?? stderrLogger;
+    this.log = options.logger ?? defaultLogger;
     this.m = registerMetrics(options.metrics ?? new MetricsRegistry());
   }
 

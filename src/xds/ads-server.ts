@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
+import { stderrLogger, type Logger } from '../shared/logger.js';
 import { proxyFromNode, type NodeLocality, type Proxy } from '../model/proxy.js';
 import type { PushContext } from '../model/push-context.js';
 import type { Service } from '../registry/types.js';
@@ -23,17 +24,9 @@ import { TypeUrl, type GeneratorSet, type PushRequest, type TypeUrlValue, type X
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
 /** Where the ADS server reports; the default writes warnings and errors to stderr as JSON lines. */
-export interface XdsLogger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type XdsLogger = Logger;
 
-const stderrLogger: XdsLogger = {
-  info: () => undefined,
-  warn: (message, fields) => process.stderr.write(`${JSON.stringify({ level: 'warn', scope: 'ads', message, ...fields })}\n`),
-  error: (message, fields) => process.stderr.write(`${JSON.stringify({ level: 'error', scope: 'ads', message, ...fields })}\n`),
-};
+const defaultLogger: Logger = stderrLogger('ads');
 
 export interface AdsServerOptions {
   /** Generators for Envoy-style proxies (sidecars, gateways, `meltemi proxy`); default `generators/index.ts`. */
@@ -196,7 +189,7 @@ export class AdsServer {
   constructor(private readonly options: AdsServerOptions = {}) {
     this.metrics = options.metrics ?? new MetricsRegistry();
     this.m = registerMetrics(this.metrics);
-    this.log = options.logger ?? stderrLogger;
+    this.log = options.logger ?? defaultLogger;
     this.now = options.now ?? Date.now;
     this.versionLabel = options.version ?? 'meltemi';
     this.m.connected.set({ version: this.versionLabel }, 0);
