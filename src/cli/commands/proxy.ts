@@ -56,6 +56,8 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
   // grows by the minimum between full GCs and the young generation stays small: bench/proxy measured
   // RSS under load 138–162 → 80–86 MiB per proxy, CPU per request not worse. As a command-line flag
   // it would also cap the young generation at 1 MiB semi-spaces, which cost 1.4–2× the CPU per request.
+  // Cost: its periodic memory-reducing mark-compacts add 8–20 ms stalls to the latency tail
+  // (bench/README.md, "Latest meltemi numbers"); the trade-off is still open.
   setFlagsFromString('--optimize-for-size');
   parseHostPort(o.discovery, '--discovery');
   // The node id, when given, supplies type, IP, pod and namespace (Istio's form); flags and the
