@@ -35,6 +35,11 @@ export const Tunables = {
     'Quiet period before a push when only endpoints changed, in ms (at most MELTEMI_DEBOUNCE_AFTER_MS; changes arriving during a push are merged into the next).',
   ),
   debounceMaxMs: intTunable('MELTEMI_DEBOUNCE_MAX_MS', 10_000, 'Longest a push waits while changes keep arriving, in ms (Istio PILOT_DEBOUNCE_MAX).', 1),
+  proxyOptimizeForSize: intTunable(
+    'MELTEMI_PROXY_OPTIMIZE_FOR_SIZE',
+    0,
+    'meltemi proxy: 1 runs V8 in its memory-saving mode (about 25 MiB less RSS, but 8–20 ms collections in the latency tail), 0 in its default mode.',
+  ),
 } as const;
 
 const cache = new Map<string, unknown>();

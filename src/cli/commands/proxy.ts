@@ -1,6 +1,7 @@
 // `meltemi proxy`: runs a sidecar or gateway configured by the control plane until SIGINT/SIGTERM or /quitquitquit.
 import { setFlagsFromString } from 'node:v8';
 import { MeshError } from '../../shared/errors.js';
+import { tunable, Tunables } from '../../shared/tunables.js';
 import { appMetricsUrl } from '../../proxy/admin/admin-server.js';
 import { MeshProxy } from '../../proxy/mesh-proxy.js';
 import { parseNodeId } from '../../model/proxy.js';
@@ -52,13 +53,12 @@ function intOf(v: string | undefined, flag: string, min: number): number | undef
 }
 
 export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<number> {
-  // Optimization: V8's memory-saving mode, set before the Envoy protos load. The old generation then
-  // grows by the minimum between full GCs and the young generation stays small: bench/proxy measured
-  // RSS under load 138–162 → 80–86 MiB per proxy, CPU per request not worse. As a command-line flag
-  // it would also cap the young generation at 1 MiB semi-spaces, which cost 1.4–2× the CPU per request.
-  // Cost: its periodic memory-reducing mark-compacts add 8–20 ms stalls to the latency tail
-  // (bench/README.md, "Latest meltemi numbers"); the trade-off is still open.
-  setFlagsFromString('--optimize-for-size');
+  // V8's memory-saving mode, on request only (MELTEMI_PROXY_OPTIMIZE_FOR_SIZE=1), set before the Envoy
+  // protos load. bench/proxy, paired quick runs at 1 hop: RSS under load 81/87 MiB with it against
+  // 106/110 without (HTTP/1.1, h2c), but its memory-reducing mark-compacts put 8–20 ms stalls in the
+  // tail (h2c added p99 16.9 ms against 3.5 ms) and CPU per request was no better. As a command-line
+  // flag it would also cap the young generation at 1 MiB semi-spaces, 1.4–2× the CPU per request.
+  if (tunable(Tunables.proxyOptimizeForSize) !== 0) setFlagsFromString('--optimize-for-size');
   parseHostPort(o.discovery, '--discovery');
   // The node id, when given, supplies type, IP, pod and namespace (Istio's form); flags and the
   // environment Istio's injector sets (POD_NAME, POD_NAMESPACE, INSTANCE_IP) fill the rest.
