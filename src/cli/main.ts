@@ -64,7 +64,9 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--xds-addr <host:port>', 'plaintext xDS address', '127.0.0.1:15010')
     .option('--debug-addr <host:port>', 'debug API and metrics address', '127.0.0.1:15014')
     .option('--allow-remote', 'allow non-loopback xDS and debug addresses (they expose every proxy\'s configuration)')
-    .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean }) => {
+    .option('--ca-dir <dir>', 'serve the CA from this directory (Istio cacerts files, or a root generated there on first start)')
+    .option('--ca-addr <host:port>', 'CA address (TLS; callers authenticated by token)', '127.0.0.1:15012')
+    .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean; caDir?: string; caAddr?: string }) => {
       const { runDiscovery } = await import('./commands/discovery.js');
       result.code = await runDiscovery(o, io);
     });

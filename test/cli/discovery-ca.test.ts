@@ -1,0 +1,80 @@
+// `meltemi discovery --ca-dir`: the CA serves CreateCertificate over TLS next to xDS; a root generated on the first start is kept by the next.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import { runDiscovery } from '../../src/cli/commands/discovery.js';
+import { TOKEN_KEY_FILE } from '../../src/ca/ca-directory.js';
+import { istioCaServiceDefinition, type IstioCertificateResponse } from '../../src/ca/ca-server.js';
+import { LocalTokenAuthenticator } from '../../src/ca/caller-auth.js';
+import { workloadCsr } from '../ca/csr.js';
+
+function memoryIO() {
+  const io = { stdout: '', stderr: '', out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t), stdin: Readable.from([]) };
+  return io;
+}
+
+/** Runs discovery with the CA until `body` is done; returns what it printed. */
+async function withDiscovery(configDir: string, caDir: string, body: (caPort: number) => Promise<void>): Promise<string> {
+  let stop!: () => void;
+  const stopSignal = new Promise<void>((r) => (stop = r));
+  const io = memoryIO();
+  const running = runDiscovery({ configDir, xdsAddr: '127.0.0.1:0', debugAddr: '127.0.0.1:0', caDir, caAddr: '127.0.0.1:0', stopSignal }, io);
+  try {
+    const deadline = Date.now() + 15_000;
+    let m: RegExpExecArray | null = null;
+    while (!(m = /CA on 127\.0\.0\.1:(\d+)/.exec(io.stdout)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(m, io.stdout + io.stderr);
+    await body(Number(m[1]));
+  } finally {
+    stop();
+    assert.equal(await running, 0);
+  }
+  return io.stdout;
+}
+
+function createCertificate(port: number, rootPem: string, token: string, csr: string): Promise<IstioCertificateResponse> {
+  const method = istioCaServiceDefinition().CreateCertificate!;
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(rootPem)), { 'grpc.ssl_target_name_override': 'istiod.istio-system.svc' });
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return new Promise<IstioCertificateResponse>((resolve, reject) =>
+    client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, { csr }, metadata, { deadline: Date.now() + 10_000 }, (err, res) => {
+      client.close();
+      if (err || res === undefined) reject(err ?? new Error('no response'));
+      else resolve(res as IstioCertificateResponse);
+    }),
+  );
+}
+
+test('discovery --ca-dir generates a root on first start, signs a token holder\'s CSR over TLS, and keeps the root across restarts', { timeout: 60_000 }, async () => {
+  const configDir = mkdtempSync(join(tmpdir(), 'meltemi-config-'));
+  const caDir = join(mkdtempSync(join(tmpdir(), 'meltemi-ca-')), 'ca');
+  try {
+    let firstRoot = '';
+    const out = await withDiscovery(configDir, caDir, async (port) => {
+      firstRoot = readFileSync(join(caDir, 'root-cert.pem'), 'utf8');
+      assert.equal(statSync(join(caDir, 'ca-key.pem')).mode & 0o777, 0o600);
+      assert.equal(statSync(join(caDir, TOKEN_KEY_FILE)).mode & 0o777, 0o600);
+      // The local runtime hands each workload a token made with the directory's key.
+      const tokens = new LocalTokenAuthenticator({ key: Buffer.from(readFileSync(join(caDir, TOKEN_KEY_FILE), 'utf8').trim(), 'base64'), trustDomain: 'cluster.local' });
+      const { csrPem } = await workloadCsr('spiffe://cluster.local/ns/istio-system/sa/istiod');
+      const { cert_chain } = await createCertificate(port, firstRoot, tokens.issueToken({ namespace: 'bookinfo', serviceAccount: 'reviews' }, 60_000), csrPem);
+      const leaf = new X509Certificate(cert_chain[0]!);
+      assert.equal(leaf.subjectAltName, 'URI:spiffe://cluster.local/ns/bookinfo/sa/reviews');
+      assert.equal(leaf.verify(new X509Certificate(firstRoot).publicKey), true);
+    });
+    assert.match(out, /new root in /);
+    const again = await withDiscovery(configDir, caDir, async () => {
+      assert.equal(readFileSync(join(caDir, 'root-cert.pem'), 'utf8'), firstRoot);
+    });
+    assert.match(again, /, root in /);
+  } finally {
+    rmSync(configDir, { recursive: true, force: true });
+    rmSync(join(caDir, '..'), { recursive: true, force: true });
+  }
+});
