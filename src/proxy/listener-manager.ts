@@ -192,7 +192,9 @@ export class ListenerManager {
       socket.destroy();
       return;
     }
-    this.handler(socket, tls.kind === 'tls' && tls.serverName !== undefined ? { listener, chain, port, serverName: tls.serverName } : { listener, chain, port });
+    const d: Dispatch = { listener, chain, port };
+    if (facts.serverName !== undefined) d.serverName = facts.serverName;
+    this.handler(socket, d);
   }
 
   /**

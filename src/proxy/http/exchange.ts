@@ -110,21 +110,16 @@ const GRPC_RETRY_ON: ReadonlyMap<number, string> = new Map([
   [14, 'unavailable'],
 ]);
 
-/** Envoy's retry conditions on an upstream response head. */
-function retriableResponse(action: ForwardAction, head: ResponseHead): boolean {
+/** Envoy's retry conditions on an upstream response: its status, and the grpc-status of a trailers-only answer (NaN when none). */
+function retriableResponse(action: ForwardAction, status: number, grpcStatus: number): boolean {
   const r = action.retry;
   if (!r) return false;
-  const status = head.status;
   if (r.retryOn.has('5xx') && status >= 500) return true;
   if (r.retryOn.has('gateway-error') && (status === 502 || status === 503 || status === 504)) return true;
   if (r.retryOn.has('retriable-4xx') && status === 409) return true;
   if (r.retryOn.has('retriable-status-codes') && r.retriableStatusCodes.has(status)) return true;
-  const grpc = head.headers.get('grpc-status');
-  if (grpc !== undefined) {
-    const condition = GRPC_RETRY_ON.get(Number(grpc));
-    if (condition !== undefined && r.retryOn.has(condition)) return true;
-  }
-  return false;
+  const condition = GRPC_RETRY_ON.get(grpcStatus);
+  return condition !== undefined && r.retryOn.has(condition);
 }
 
 /** Envoy's retry conditions on a failure without a response (connect failure, reset, refused stream, per-try timeout). */
@@ -518,7 +513,8 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     if (attempt.perTryTimer) clearTimeout(attempt.perTryTimer);
     attempt.perTryTimer = undefined;
     cluster.outlier?.report(attempt.host, { status: head.status });
-    const retriable = retriableResponse(action, head);
+    const grpcStatus = Number(head.headers.get('grpc-status') ?? NaN);
+    const retriable = retriableResponse(action, head.status, grpcStatus);
     if (retriable && this.canRetry()) {
       this.dropAttempt(attempt, false);
       this.scheduleRetry();
@@ -528,8 +524,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     if (head.framing === 'tunnel') return this.startTunnel(attempt, head);
     this.upstreamHead = head;
     this.upstreamServiceTimeMs = Math.round(this.ctx.now() - attempt.startedMs);
-    const g = head.headers.get('grpc-status');
-    if (g !== undefined) this.grpcStatus = Number(g);
+    if (!Number.isNaN(grpcStatus)) this.grpcStatus = grpcStatus;
     const sc = Math.floor(head.status / 100);
     if (sc === 2) cluster.stats.upstream_rq_2xx++;
     else if (sc === 3) cluster.stats.upstream_rq_3xx++;

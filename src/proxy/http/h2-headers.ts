@@ -66,3 +66,9 @@ export function headerListOf(obj: http2.IncomingHttpHeaders): HeaderList {
   }
   return list;
 }
+
+/** An HTTP/2 message's declared body length: its `content-length` when that is a plain number, else -1 (unknown). */
+export function contentLengthOf(headers: HeaderList): number {
+  const cl = headers.get('content-length');
+  return cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
+}

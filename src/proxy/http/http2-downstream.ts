@@ -3,7 +3,7 @@ import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import { RequestHead, type HeaderList, type ResponseHead } from '../http1/index.js';
 import { Exchange, type DownstreamSink, type ExchangeContext } from './exchange.js';
-import { fromRawHeaders, toHttp2Headers } from './h2-headers.js';
+import { contentLengthOf, fromRawHeaders, toHttp2Headers } from './h2-headers.js';
 
 /** The client connection preface (RFC 9113 §3.4): a connection starting with it speaks HTTP/2. */
 export const HTTP2_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -72,7 +72,9 @@ export class Http2Downstream {
     s.on('stream', (stream: http2.ServerHttp2Stream, _headers: http2.IncomingHttpHeaders, flags: number, raw: string[]) => {
       guard.opened++;
       const openedAt = Date.now();
+      const sink = this.onStream(stream, flags, raw, context(), addresses);
       stream.once('close', () => {
+        sink.streamClosed();
         if (stream.rstCode !== NGHTTP2_NO_ERROR && !stream.sentHeaders && Date.now() - openedAt < this.options.resetGuardWindowMs) guard.premature++;
         const o = this.options;
         if (guard.opened >= o.resetGuardMinStreams && guard.premature / guard.opened > o.resetGuardRatio && !s.destroyed) {
@@ -81,7 +83,6 @@ export class Http2Downstream {
           s.destroy();
         }
       });
-      this.onStream(stream, flags, raw, context(), addresses);
     });
   }
 
@@ -90,7 +91,8 @@ export class Http2Downstream {
     for (const s of this.sessions) s.close();
   }
 
-  private onStream(stream: http2.ServerHttp2Stream, flags: number, raw: string[], ctx: ExchangeContext, addresses: Http2Addresses): void {
+  /** Starts the stream's exchange (or answers it locally); returns its sink, which the stream's close is reported to. */
+  private onStream(stream: http2.ServerHttp2Stream, flags: number, raw: string[], ctx: ExchangeContext, addresses: Http2Addresses): Http2StreamSink {
     stream.on('error', () => undefined); // 'close' follows
     const f = fromRawHeaders(raw);
     // Trailers are sent only to clients that take them (gRPC's `te: trailers`): an empty trailer
@@ -98,14 +100,13 @@ export class Http2Downstream {
     const sink = new Http2StreamSink(stream, addresses, f.headers.get('te')?.toLowerCase() === 'trailers');
     if (f.method === 'CONNECT') {
       sink.localReply(501, 'CONNECT is not supported', [], false);
-      return;
+      return sink;
     }
     const headers = f.headers;
     if (f.authority) headers.set('host', f.authority, 'host');
     const authority = f.authority || (headers.get('host') ?? '');
     const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
-    const cl = headers.get('content-length');
-    const length = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
+    const length = contentLengthOf(headers);
     const framing = endStream ? 'none' : length >= 0 ? 'length' : 'chunked';
     const head = new RequestHead(f.method, f.path, 'origin', f.path, authority, 1, headers, framing, length, true, '', false, f.size);
     const ex = new Exchange(ctx, head, sink);
@@ -115,10 +116,8 @@ export class Http2Downstream {
       stream.on('data', (chunk: Buffer) => ex.requestData(chunk));
       stream.once('end', () => ex.requestEnd());
     }
-    stream.once('close', () => {
-      if (!sink.finished) ex.abort();
-    });
     ex.start();
+    return sink;
   }
 }
 
@@ -134,13 +133,9 @@ class Http2StreamSink implements DownstreamSink {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
+  /** The exchange answering this stream, until the response ends or is reset. */
   exchange: Exchange | undefined;
-  finished = false;
   private trailers: HeaderList | undefined;
-  /** Inside one upstream read (between cork and uncork). */
-  private batching = false;
-  /** The last payload of the current read, not yet written. */
-  private held: Buffer | undefined;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
@@ -173,13 +168,6 @@ class Http2StreamSink implements DownstreamSink {
 
   writeData(payload: Buffer): boolean {
     if (this.stream.destroyed) return true;
-    if (this.batching) {
-      // Held until the read ends: if the response ends in the same read, the last bytes and the
-      // end leave in one call (a separate write then end makes Node build an error object per stream).
-      if (this.held) this.stream.write(this.held);
-      this.held = payload;
-      return this.stream.writableLength < this.stream.writableHighWaterMark;
-    }
     return this.stream.write(payload);
   }
 
@@ -188,14 +176,17 @@ class Http2StreamSink implements DownstreamSink {
   }
 
   end(trailers: HeaderList | undefined, _close: boolean): void {
-    this.finished = true;
     this.exchange = undefined;
-    const last = this.held;
-    this.held = undefined;
     if (this.stream.destroyed || this.stream.writableEnded) return;
     this.trailers = trailers;
-    if (last) this.stream.end(last);
-    else this.stream.end();
+    this.stream.end();
+  }
+
+  /** The stream closed: an exchange still answering it lost its client. */
+  streamClosed(): void {
+    const ex = this.exchange;
+    this.exchange = undefined;
+    ex?.abort();
   }
 
   localReply(status: number, body: string, headers: ReadonlyArray<readonly [string, string]>, _close: boolean): number {
@@ -215,7 +206,6 @@ class Http2StreamSink implements DownstreamSink {
   }
 
   reset(): void {
-    this.finished = true;
     this.exchange = undefined;
     if (!this.stream.destroyed) this.stream.close(NGHTTP2_INTERNAL_ERROR);
   }
@@ -229,14 +219,11 @@ class Http2StreamSink implements DownstreamSink {
   }
 
   cork(): void {
-    this.batching = true;
+    // nghttp2 batches the frames of one session write already
   }
 
   uncork(): void {
-    this.batching = false;
-    const held = this.held;
-    this.held = undefined;
-    if (held && !this.stream.destroyed) this.stream.write(held);
+    // see cork
   }
 
   tunnel(): void {

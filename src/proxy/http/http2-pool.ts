@@ -5,7 +5,7 @@ import { ResponseHead, type HeaderList } from '../http1/index.js';
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { ClusterStats } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
-import { fromRawHeaders, headerListOf, toHttp2Headers } from './h2-headers.js';
+import { contentLengthOf, fromRawHeaders, headerListOf, toHttp2Headers } from './h2-headers.js';
 import { PendingRequests, type AcquireCallback } from './pending-requests.js';
 import type { UpstreamEvents, UpstreamFailure, UpstreamPool, UpstreamStream } from './upstream-stream.js';
 
@@ -218,8 +218,7 @@ class Http2UpstreamStream implements UpstreamStream {
       if (this.released) return;
       const f = fromRawHeaders(raw);
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-      const cl = f.headers.get('content-length');
-      const length = cl !== undefined && /^\d+$/.test(cl) ? Number(cl) : -1;
+      const length = contentLengthOf(f.headers);
       if (endStream) this.ended = true;
       const framing = endStream || method === 'HEAD' || f.status === 204 || f.status === 304 ? 'none' : length >= 0 ? 'length' : 'chunked';
       events.head(new ResponseHead(1, f.status, '', f.headers, framing, length, true, false, '', f.size));

@@ -73,18 +73,25 @@ export class UpstreamConnection implements UpstreamStream {
     this.parser.forRequest(method);
     this.chunked = bodyLength < 0;
     if (this.chunked && !headers.has('transfer-encoding')) headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
-    // The head and the body bytes written in this tick leave in one segment.
-    this.socket.cork();
-    process.nextTick(uncorkSocket, this.socket);
+    if (bodyLength !== 0) {
+      // The head and the body bytes written in this tick leave in one segment (a bodiless request
+      // has nothing to wait for).
+      this.socket.cork();
+      process.nextTick(uncorkSocket, this.socket);
+    }
     this.socket.write(serializeRequestHead(method, target, headers));
   }
 
   sendData(payload: Buffer): boolean {
     if (payload.length === 0) return true;
     if (!this.chunked) return this.socket.write(payload);
+    // A chunk's size line, data and CRLF leave in one segment.
+    this.socket.cork();
     this.socket.write(chunkHeader(payload.length));
     this.socket.write(payload);
-    return this.socket.write(CHUNK_DATA_END);
+    const ok = this.socket.write(CHUNK_DATA_END);
+    this.socket.uncork();
+    return ok;
   }
 
   onDrain(cb: () => void): void {

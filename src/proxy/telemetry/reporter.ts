@@ -1,6 +1,6 @@
 // Turns what the data path reports (finished HTTP exchanges, TCP connections) into Istio's standard metrics and the access log.
 import type { Dispatch } from '../listener-manager.js';
-import type { ExchangeRecord } from '../http/exchange.js';
+import { isGrpc, type ExchangeRecord } from '../http/exchange.js';
 import type { TcpRecord as TcpConnectionRecord } from '../network/tcp-proxy.js';
 import { compileAccessLogFormat, compileJsonAccessLogFormat, ISTIO_JSON_ACCESS_LOG_FORMAT, ISTIO_TEXT_ACCESS_LOG_FORMAT, type AccessLogFormatter, type AccessLogRecord } from './access-log.js';
 import { IstioMetrics, type ServiceRef, type TcpRecord } from './istio-metrics.js';
@@ -53,12 +53,11 @@ export class TelemetryReporter {
     const self = this.options.local.info;
     const flags = r.responseFlags.length === 0 ? 0 : parseFlags(r.responseFlags.join(','));
     const service = this.serviceOf(r.upstreamCluster, r.operation);
-    const contentType = r.request?.headers.get('content-type') ?? '';
     this.metrics.recordHttp({
       reporter: inbound ? 'destination' : 'source',
       ...this.parties(inbound, self, peer),
       ...(service ? { service } : {}),
-      protocol: contentType.startsWith('application/grpc') ? 'grpc' : 'http',
+      protocol: r.request && isGrpc(r.request) ? 'grpc' : 'http',
       responseCode: r.responseCode,
       ...(r.grpcStatus !== undefined ? { grpcStatus: r.grpcStatus } : {}),
       responseFlags: flags,
