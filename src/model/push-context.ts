@@ -66,6 +66,24 @@ export interface MergedGateway {
   conflicts: readonly GatewayConflict[];
 }
 
+/** The mutual TLS a sidecar accepts on an inbound port, once PeerAuthentication inheritance is resolved. */
+export type PeerMtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE';
+
+/**
+ * The PeerAuthentication in force for one workload (mesh, namespace and workload levels composed;
+ * UNSET inherited). `mode` is the workload-wide mode (ports no policy names, the passthrough of
+ * undeclared ports); `portModes` holds the workload policy's `portLevelMtls`, keyed by the
+ * workload's own (container) port, UNSET already replaced by `mode`.
+ */
+export interface EffectivePeerAuthentication {
+  mode: PeerMtlsMode;
+  portModes: ReadonlyMap<number, PeerMtlsMode>;
+  /** The mode of one workload (container) port: its port-level mode, else `mode`. */
+  modeFor(port: number): PeerMtlsMode;
+  /** The policies that took part, mesh level first (for debug output). */
+  policies: readonly ConfigMeta[];
+}
+
 /** Something worth telling an operator about a push (a conflict, an unresolvable reference). */
 export interface PushMessage {
   level: 'Warning' | 'Error';
@@ -99,6 +117,16 @@ export interface PushContext {
   virtualServices(proxy: Proxy, gateway: string): readonly VirtualServiceConfig[];
   /** For a router proxy: the Gateways whose selector matches its labels, merged; undefined when none. */
   mergedGateway(proxy: Proxy): MergedGateway | undefined;
+  /**
+   * The PeerAuthentication in force for a workload of `namespace` with `labels` (a sidecar's
+   * inbound side). Routers ignore PeerAuthentication, as in Istio.
+   */
+  peerAuthentication(namespace: string, labels: Readonly<Record<string, string>>): EffectivePeerAuthentication;
+  /**
+   * The mode PeerAuthentication gives workloads of `namespace` from the mesh and namespace levels
+   * alone (workload-level policies ignored): what a client can infer about a service's servers.
+   */
+  namespaceMtlsMode(namespace: string): PeerMtlsMode;
   /** Endpoints whose address is one of the proxy's IPs (the services it serves, for inbound config). */
   inboundEndpoints(proxy: Proxy): readonly Endpoint[];
 }

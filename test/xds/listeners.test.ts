@@ -33,7 +33,11 @@ test('virtualInbound: HTTP ports get a connection manager routing to inbound|POR
   const m = testMesh();
   const cfg = m.config(m.sidecar('reviews-v2'));
   const vi = find(cfg, 'virtualInbound');
-  assert.deepEqual(vi.listenerFilters, [{ name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } }]);
+  // No PeerAuthentication: PERMISSIVE, so the TLS inspector tells mesh mTLS from plaintext (inbound-mtls.test.ts has the chains).
+  assert.deepEqual(vi.listenerFilters, [
+    { name: 'envoy.filters.listener.original_dst', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst' } },
+    { name: 'envoy.filters.listener.tls_inspector', typedConfig: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' } },
+  ]);
   assertIncludes(simulate(cfg, { inbound: true, port: 9080, authority: 'reviews:9080', path: '/reviews/0' }), {
     listener: 'virtualInbound',
     filterChain: 'inbound_0.0.0.0_9080',

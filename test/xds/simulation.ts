@@ -54,8 +54,12 @@ export interface Call {
   address?: string;
   /** `http` (default) runs HTTP routing; `tcp` stops at the network filter. */
   protocol?: 'http' | 'tcp';
-  /** TLS server name presented by the client (TLS ports, gateways). */
+  /** TLS server name presented by the client (TLS ports, gateways); implies `tls`. */
   sni?: string;
+  /** The client opens with a TLS ClientHello (transport protocol `tls` for the TLS inspector). */
+  tls?: boolean;
+  /** ALPN protocols offered in the ClientHello. */
+  alpn?: string[];
   /** Traffic arriving at the workload (virtualInbound) instead of leaving it. */
   inbound?: boolean;
   method?: string;
@@ -101,6 +105,8 @@ export interface Result {
   requestHeadersToRemove?: string[];
   responseHeadersToAdd?: Msg[];
   hashPolicy?: Msg[];
+  /** Whether the chosen filter chain terminates TLS (has a transport socket). */
+  terminatesTls?: boolean;
   /** Why nothing was reached: no listener, no filter chain, no virtual host / route (404 NR). */
   error?: 'no listener' | 'no filter chain' | 'no virtual host' | 'no route';
 }
@@ -154,7 +160,9 @@ function sniScore(names: string[] | undefined, sni: string | undefined): number 
 /**
  * Envoy's filter-chain selection: narrow by destination port (exact beats unset), then
  * destination IP (longest prefix beats unset), then server name (exact, then longest wildcard,
- * then unset). No backtracking: if the most specific level has no survivor, nothing matches.
+ * then unset), then transport protocol and application protocols (a chain naming the
+ * connection's value beats one naming none; naming another value excludes it). No backtracking:
+ * if the most specific level has no survivor, nothing matches.
  */
 function selectChain(l: Msg, call: Call): Msg | undefined {
   let chains = (l.filterChains as Msg[]) ?? [];
@@ -175,6 +183,19 @@ function selectChain(l: Msg, call: Call): Msg | undefined {
   const sniOf = (c: Msg) => sniScore(m(c).serverNames as string[] | undefined, call.sni);
   const bestSni = Math.max(-1, ...chains.map(sniOf));
   chains = chains.filter((c) => sniOf(c) === bestSni && bestSni >= 0);
+  const transport = call.tls || call.sni !== undefined ? 'tls' : 'raw_buffer';
+  const transportOf = (c: Msg) => {
+    const t = m(c).transportProtocol as string | undefined;
+    return t === undefined ? 0 : t === transport ? 1 : -1;
+  };
+  const bestTransport = Math.max(-1, ...chains.map(transportOf));
+  chains = chains.filter((c) => transportOf(c) === bestTransport && bestTransport >= 0);
+  const alpnOf = (c: Msg) => {
+    const wanted = (m(c).applicationProtocols as string[] | undefined) ?? [];
+    return wanted.length === 0 ? 0 : wanted.some((p) => (call.alpn ?? []).includes(p)) ? 1 : -1;
+  };
+  const bestAlpn = Math.max(-1, ...chains.map(alpnOf));
+  chains = chains.filter((c) => alpnOf(c) === bestAlpn && bestAlpn >= 0);
   return chains[0];
 }
 
@@ -350,6 +371,7 @@ export function simulate(cfg: ProxyConfig, call: Call): Result {
   const chain = selectChain(l, call);
   if (!chain) return { ...out, error: 'no filter chain' };
   out.filterChain = (chain.name as string | undefined) ?? '';
+  out.terminatesTls = chain.transportSocket !== undefined;
   const filters = (chain.filters as Msg[]) ?? [];
   const last = filters[filters.length - 1]!;
   const tc = last.typedConfig as Msg;

@@ -1,14 +1,16 @@
 // buildPushContext: one immutable PushContext from a config store, a registry snapshot and the mesh config.
 import type { Resource } from '../../api/kind.js';
 import { NETWORKING_GROUP } from '../../api/kinds/networking-types.js';
+import { SECURITY_GROUP } from '../../api/kinds/security-types.js';
 import type { ConfigStore } from '../../config/store.js';
 import type { Endpoint, RegistrySnapshot, Service } from '../../registry/types.js';
 import type { MeshConfig } from '../mesh-config.js';
 import type { Proxy } from '../proxy.js';
-import type { DestinationRuleConfig, MergedGateway, PushContext, PushMessage, SidecarScope, VirtualServiceConfig } from '../push-context.js';
+import type { DestinationRuleConfig, EffectivePeerAuthentication, MergedGateway, PeerMtlsMode, PushContext, PushMessage, SidecarScope, VirtualServiceConfig } from '../push-context.js';
 import { compareByCreation, isVisible, labelsKey, selectorMatches, visibilityOf, type Visibility } from './config-meta.js';
 import { DestinationRuleIndex } from './destination-rule-index.js';
 import { GatewayIndex } from './gateway-merge.js';
+import { PeerAuthenticationIndex } from './peer-authentication.js';
 import { SidecarIndex, defaultScope, scopeKey, sidecarScope, type ScopeInputs, type ScopeState } from './sidecar-scope.js';
 import { MESH_GATEWAY, VirtualServiceIndex } from './virtual-service-index.js';
 
@@ -16,24 +18,31 @@ const EMPTY: readonly Endpoint[] = Object.freeze([]);
 
 /**
  * Builds the PushContext for one push. Reads `store` once (VirtualService, DestinationRule,
- * Gateway, Sidecar of networking.istio.io) and keeps no reference to it, so later store changes
- * never show through; `registry` is an immutable snapshot. Indexes are built eagerly; per-proxy
+ * Gateway, Sidecar of networking.istio.io; PeerAuthentication of security.istio.io) and keeps no
+ * reference to it, so later store changes never show through; `registry` is an immutable snapshot. Indexes are built eagerly; per-proxy
  * answers are computed on first use and cached per (namespace, Sidecar) or per label set, so many
  * proxies share the work. Everything returned is frozen. `version` must differ between pushes.
  */
 export function buildPushContext(store: ConfigStore, registry: RegistrySnapshot, mesh: MeshConfig, version: string): PushContext {
   const list = (kind: string) => store.list({ kind, group: NETWORKING_GROUP });
   const frozenMesh = Object.freeze({ ...mesh, trustDomainAliases: Object.freeze([...mesh.trustDomainAliases]) as string[] });
-  const configs = { virtualServices: list('VirtualService'), destinationRules: list('DestinationRule'), gateways: list('Gateway'), sidecars: list('Sidecar') };
+  const configs = {
+    virtualServices: list('VirtualService'),
+    destinationRules: list('DestinationRule'),
+    gateways: list('Gateway'),
+    sidecars: list('Sidecar'),
+    peerAuthentications: store.list({ kind: 'PeerAuthentication', group: SECURITY_GROUP }),
+  };
   return new PushContextImpl(new ConfigView(configs, registry.services, frozenMesh), registry, frozenMesh, version);
 }
 
-/** The networking config a push is built from (already validated by the store). */
+/** The config a push is built from (already validated by the store). */
 export interface PushConfigs {
   virtualServices: readonly Resource[];
   destinationRules: readonly Resource[];
   gateways: readonly Resource[];
   sidecars: readonly Resource[];
+  peerAuthentications: readonly Resource[];
 }
 
 /**
@@ -57,6 +66,7 @@ class ConfigView {
   readonly dr: DestinationRuleIndex;
   readonly gw: GatewayIndex;
   readonly sidecars: SidecarIndex;
+  readonly peerAuthn: PeerAuthenticationIndex;
   /** The registry's services by hostname; when a snapshot holds several, the oldest (Kubernetes first) wins. */
   readonly byHostname = new Map<string, { service: Service; visibility: Visibility }>();
   readonly visibleByNamespace = new Map<string, readonly Service[]>();
@@ -71,6 +81,7 @@ class ConfigView {
     this.dr = new DestinationRuleIndex(configs.destinationRules, mesh.rootNamespace, mesh.clusterDomain);
     this.gw = new GatewayIndex(configs.gateways);
     this.sidecars = new SidecarIndex(configs.sidecars, mesh.rootNamespace);
+    this.peerAuthn = new PeerAuthenticationIndex(configs.peerAuthentications, mesh.rootNamespace);
     this.messages = Object.freeze([...this.vs.messages, ...this.dr.messages, ...this.gw.messages].map((m) => Object.freeze(m)));
     this.scopeInputs = {
       mesh,
@@ -177,6 +188,14 @@ class PushContextImpl implements PushContext {
   mergedGateway(proxy: Proxy): MergedGateway | undefined {
     if (proxy.type !== 'router') return undefined;
     return this.view.gw.merged(proxy.labels);
+  }
+
+  peerAuthentication(namespace: string, labels: Readonly<Record<string, string>>): EffectivePeerAuthentication {
+    return this.view.peerAuthn.forWorkload(namespace, labels);
+  }
+
+  namespaceMtlsMode(namespace: string): PeerMtlsMode {
+    return this.view.peerAuthn.namespaceMode(namespace);
   }
 
   inboundEndpoints(proxy: Proxy): readonly Endpoint[] {

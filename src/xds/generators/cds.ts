@@ -107,7 +107,10 @@ function outboundClusterFor(inp: OutboundInput): Msg | undefined {
       http2,
       meshExternal: service.location === 'MESH_EXTERNAL',
       type: lb.type,
-      enableAutoMtls: mesh.enableAutoMtls,
+      // Istio 1.6's BestEffortInferServiceMTLSMode: auto-mTLS stays off toward a service whose
+      // namespace (or the mesh) PeerAuthentication is DISABLE, whose sidecars accept only plaintext.
+      // Workload-level policies are not consulted (a DestinationRule has to say DISABLE for those).
+      enableAutoMtls: mesh.enableAutoMtls && push.namespaceMtlsMode(service.namespace) !== 'DISABLE',
     }),
   );
   if (inp.rule) cluster.metadata = configMetadata('destination-rule', inp.rule.namespace, inp.rule.name, subset === '' ? {} : { subset });

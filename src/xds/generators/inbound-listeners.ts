@@ -1,11 +1,12 @@
-// Sidecar inbound listeners: virtualInbound (15006) with a filter chain per workload port and a passthrough chain, plus bound Sidecar ingress listeners.
+// Sidecar inbound listeners: virtualInbound (15006) with filter chains per workload port and passthrough chains (per PeerAuthentication mode), plus bound Sidecar ingress listeners.
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER_IPV4, VIRTUAL_INBOUND_LISTENER, domainName, inboundCluster, listenerName } from './cluster-names.js';
 import { address, boolValue, Filters, typedFilter, uint32, type Msg } from './envoy-values.js';
-import { filterChain, type ChainSpec } from './filter-chains.js';
+import { filterChain } from './filter-chains.js';
 import { httpConnectionManager } from './http-connection-manager.js';
 import { inboundPorts, type InboundPort } from './inbound-ports.js';
+import { inboundChainsFor, inboundListenerFilters, type InboundDestination } from './inbound-tls.js';
 import { isHttp, isHttp2 } from './port-protocol.js';
 import { defaultInboundRoute } from './route-action.js';
 import { tcpProxy } from './tcp-proxy.js';
@@ -31,30 +32,50 @@ function inboundFilters(proxy: Proxy, p: InboundPort, statPrefix: string): Msg[]
   return [tcpProxy(inboundCluster(p.port))];
 }
 
+/** A workload port as an inbound destination: its protocol's filters, or tcp_proxy to the application for opaque TLS. */
+function portDestination(proxy: Proxy, p: InboundPort, name: string, statPrefix: string, match: Msg): InboundDestination {
+  return {
+    name,
+    match,
+    http: isHttp(p.protocol),
+    filters: () => inboundFilters(proxy, p, statPrefix),
+    opaqueFilters: () => [tcpProxy(inboundCluster(p.port))],
+  };
+}
+
 /**
  * virtualInbound: every connection iptables redirects to 15006, with its original destination
- * restored by the original_dst listener filter, picks the chain of its destination port; ports no
+ * restored by the original_dst listener filter, picks the chains of its destination port; ports no
  * service declares pass through to the original destination (InboundPassthroughClusterIpv4). A
  * chain for 15006 itself blackholes traffic that would loop.
+ *
+ * PeerAuthentication decides each port's chains (inbound-tls.ts): the port's own mode for declared
+ * ports, the workload-wide mode (never a port-level one) for the passthrough, whose port is
+ * unknown until the connection arrives. When a chain selects by transport protocol or ALPN the
+ * TLS inspector runs, with the mesh's protocol detection timeout.
  */
 export function virtualInboundListener(proxy: Proxy, push: PushContext): Msg {
-  const chains: ChainSpec[] = [{ name: 'virtualInbound-blackhole', destinationPort: push.mesh.inboundPort, filters: [tcpProxy(BLACKHOLE_CLUSTER)] }];
+  const peer = push.peerAuthentication(proxy.namespace, proxy.labels);
+  const chains: Msg[] = [filterChain({ name: 'virtualInbound-blackhole', destinationPort: push.mesh.inboundPort, filters: [tcpProxy(BLACKHOLE_CLUSTER)] })];
   for (const p of inboundPorts(proxy, push)) {
     if (p.captureMode === 'NONE') continue;
-    chains.push({ name: `inbound_${WILDCARD}_${p.port}`, destinationPort: p.port, filters: inboundFilters(proxy, p, `inbound_${WILDCARD}_${p.port}`) });
+    const name = `inbound_${WILDCARD}_${p.port}`;
+    chains.push(...inboundChainsFor(peer.modeFor(p.port), portDestination(proxy, p, name, name, { destinationPort: uint32(p.port) }), push.mesh));
   }
-  // The passthrough chain matches every IPv4 destination explicitly, as Istio's does.
-  const passthrough: Msg = {
+  // The passthrough chains match every IPv4 destination explicitly, as Istio's do.
+  const passthrough: InboundDestination = {
     name: VIRTUAL_INBOUND_LISTENER,
-    filterChainMatch: { prefixRanges: [{ addressPrefix: WILDCARD, prefixLen: uint32(0) }] },
-    filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER_IPV4)],
+    match: { prefixRanges: [{ addressPrefix: WILDCARD, prefixLen: uint32(0) }] },
+    http: false,
+    filters: () => [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER_IPV4)],
+    opaqueFilters: () => [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER_IPV4)],
   };
-  const filterChains = [...chains.map(filterChain), passthrough];
+  chains.push(...inboundChainsFor(peer.mode, passthrough, push.mesh));
   return {
     name: VIRTUAL_INBOUND_LISTENER,
     address: address(WILDCARD, push.mesh.inboundPort),
-    listenerFilters: [typedFilter(Filters.originalDst)],
-    filterChains,
+    ...inboundListenerFilters(chains, push.mesh, [typedFilter(Filters.originalDst)]),
+    filterChains: chains,
     trafficDirection: 'INBOUND',
   };
 }
@@ -62,14 +83,16 @@ export function virtualInboundListener(proxy: Proxy, push: PushContext): Msg {
 /**
  * Sidecar ingress listeners with captureMode NONE: bound on their own `bind` address (else the
  * workload's first IP) and port, outside virtualInbound, since no iptables rule brings traffic to
- * 15006 for them.
+ * 15006 for them. Their chains follow the port's PeerAuthentication mode like virtualInbound's.
  */
 export function boundInboundListeners(proxy: Proxy, push: PushContext): Msg[] {
-  return inboundPorts(proxy, push)
-    .filter((p) => p.captureMode === 'NONE')
-    .map((p) => {
-      const bind = p.bind || proxy.ipAddresses[0] || WILDCARD;
-      const name = listenerName(bind, p.port);
-      return { name, address: address(bind, p.port), filterChains: [filterChain({ filters: inboundFilters(proxy, p, `inbound_${name}`) })], trafficDirection: 'INBOUND' };
-    });
+  const bound = inboundPorts(proxy, push).filter((p) => p.captureMode === 'NONE');
+  if (bound.length === 0) return [];
+  const peer = push.peerAuthentication(proxy.namespace, proxy.labels);
+  return bound.map((p) => {
+    const bind = p.bind || proxy.ipAddresses[0] || WILDCARD;
+    const name = listenerName(bind, p.port);
+    const chains = inboundChainsFor(peer.modeFor(p.port), portDestination(proxy, p, name, `inbound_${name}`, {}), push.mesh);
+    return { name, address: address(bind, p.port), ...inboundListenerFilters(chains, push.mesh), filterChains: chains, trafficDirection: 'INBOUND' };
+  });
 }

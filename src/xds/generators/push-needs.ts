@@ -5,8 +5,9 @@ import type { PushRequest } from '../types.js';
 /**
  * Config kinds that can change an Envoy-style proxy's clusters and endpoints only by changing
  * which services its scope imports (a Sidecar pulls in the destinations of the VirtualServices it
- * imports). CDS and EDS otherwise read the registry, DestinationRules, the Sidecar scope and the
- * mesh config, never routes or gateway servers (cds.ts, eds.ts).
+ * imports). CDS and EDS otherwise read the registry, DestinationRules, the Sidecar scope, the
+ * mesh config and (for auto-mTLS) PeerAuthentication, never routes or gateway servers (cds.ts,
+ * eds.ts).
  */
 const ROUTING_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'Gateway']);
 

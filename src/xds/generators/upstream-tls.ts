@@ -8,8 +8,11 @@ import type { ClientTls } from './traffic-policy.js';
 export const SDS_DEFAULT = 'default';
 export const SDS_ROOTCA = 'ROOTCA';
 
-/** ALPN Istio sends inside the mesh: peer metadata exchange first, then Istio's marker, then h2 for HTTP/2 clusters. */
-const ALPN_IN_MESH = ['istio-peer-exchange', 'istio'];
+/**
+ * ALPN Istio sends inside the mesh: peer metadata exchange first, then Istio's marker, then h2 for
+ * HTTP/2 clusters. A PERMISSIVE server tells mesh mTLS from other TLS by these (inbound-tls.ts).
+ */
+export const ALPN_IN_MESH: readonly string[] = Object.freeze(['istio-peer-exchange', 'istio']);
 const ALPN_H2 = ['h2'];
 
 export interface UpstreamTlsContext {
