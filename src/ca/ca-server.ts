@@ -1,45 +1,21 @@
 // The CA's gRPC service, istio.v1.auth.IstioCertificateService/CreateCertificate, and its TLS serving credentials.
 import { createPublicKey, generateKeyPair } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { stderrLogger, type Logger } from '../shared/logger.js';
 import { isMeshError } from '../shared/errors.js';
 import { MetricsRegistry, type Counter } from '../shared/metrics.js';
 import type { CaBundle } from './ca-bundle.js';
 import type { CallerAuthenticator } from './caller-auth.js';
 import { importSigner, x509 } from './pki.js';
+import { istioCaServiceDefinition, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-service.js';
 import { DEFAULT_WORKLOAD_TTL_MS, MAX_WORKLOAD_TTL_MS, signServerCsr, signWorkloadCsr, spiffeId, type WorkloadIdentity } from './sign.js';
 
-const PROTO_FILE = fileURLToPath(new URL('./proto/istioca.proto', import.meta.url));
-const SERVICE = 'istio.v1.auth.IstioCertificateService';
+// The wire contract lives in ca-service.ts so clients can load it without the signing code; re-exported for existing callers.
+export { istioCaServiceDefinition, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-service.js';
+
 /** A CSR is a few KiB at most; grpc-js refuses larger requests with RESOURCE_EXHAUSTED before decoding. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
-
-/** The request as proto-loader decodes it (proto field names; int64 as number). */
-export interface IstioCertificateRequest {
-  csr: string;
-  /** Requested lifetime in seconds; 0 means the CA's default. */
-  validity_duration: number;
-  metadata?: unknown;
-}
-
-export interface IstioCertificateResponse {
-  /** Leaf, then each issuer up to the root, one PEM each. */
-  cert_chain: string[];
-}
-
-let serviceDefinition: grpc.ServiceDefinition | undefined;
-
-/** The service definition from `proto/istioca.proto`, loaded on first use; for servers and clients alike. */
-export function istioCaServiceDefinition(): grpc.ServiceDefinition {
-  if (serviceDefinition === undefined) {
-    const pkg = protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, defaults: true });
-    serviceDefinition = pkg[SERVICE] as grpc.ServiceDefinition;
-  }
-  return serviceDefinition;
-}
 
 /** Where the CA server reports; the default writes warnings and errors to stderr as JSON lines. */
 export type CaLogger = Logger;

@@ -72,6 +72,18 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     });
 
   program
+    .command('token')
+    .description("issue a workload's token for the mesh CA (meltemi proxy --token-file), from the CA directory's key")
+    .requiredOption('--ca-dir <dir>', 'the CA directory (meltemi discovery --ca-dir)')
+    .requiredOption('--namespace <ns>', "the workload's namespace")
+    .requiredOption('--service-account <name>', "the workload's service account")
+    .option('--ttl <duration>', 'how long the token is accepted', '24h')
+    .action(async (o: { caDir: string; namespace: string; serviceAccount: string; ttl: string }) => {
+      const { runToken } = await import('./commands/token.js');
+      result.code = await runToken(o, io);
+    });
+
+  program
     .command('proxy')
     .description('run a sidecar or gateway configured only by xDS from the control plane')
     .requiredOption('--discovery <host:port>', 'the control plane xDS address (meltemi discovery --xds-addr)')
@@ -95,6 +107,10 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--app-metrics <url>', "the app's Prometheus endpoint on loopback, merged on 15020 (e.g. http://127.0.0.1:8080/metrics)")
     .option('--drain-seconds <s>', 'how long connections may finish after SIGTERM', '5')
     .addOption(new Option('--access-log <encoding>', "one line per request on stdout in Istio's format (off by default, as in Istio 1.6)").choices(['text', 'json']))
+    .option('--ca-addr <host:port>', 'the mesh CA (meltemi discovery --ca-addr); the workload certificate comes from it (env CA_ADDR)')
+    .option('--ca-root <file>', "PEM roots that verify the CA and the mesh (Istio's root-cert.pem); needed with --ca-addr")
+    .option('--token-file <file>', "the workload's token for the CA (meltemi token); needed with --ca-addr")
+    .option('--cert-ttl <duration>', 'workload certificate lifetime to ask for, e.g. 24h or 10s (default: the CA\'s, 24h)')
     .action(async (o: ProxyCommandOptions) => {
       const { runProxy } = await import('./commands/proxy.js');
       result.code = await runProxy(o, io);

@@ -10,6 +10,8 @@ import { DEFAULT_HTTP2_DOWNSTREAM_OPTIONS, Http2Downstream, type Http2Downstream
 import { PoolRegistry } from './http/pool-registry.js';
 import { ListenerManager, type BindPlan, type Dispatch } from './listener-manager.js';
 import { proxyTcp, type TcpRecord } from './network/tcp-proxy.js';
+import { SecretStore } from './security/secret-store.js';
+import { PLAINTEXT, TlsTransport, type DownstreamSecurity } from './security/tls-transport.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
 import type { Host } from './upstream/host.js';
 
@@ -30,7 +32,13 @@ export interface DataPlaneOptions {
   onTcpOpen?: (cluster: string, host: Host, d: Dispatch) => void;
   /** This proxy's x-envoy-peer-metadata headers (Istio's metadata exchange); none: no exchange. */
   peerHeaders?: ReadonlyArray<readonly [string, string]>;
+  /** Where TLS certificates and roots come from (SDS names); none: an empty store, so TLS chains and clusters refuse until one is given. */
+  secrets?: SecretStore;
+  /** A TLS handshake not finished in this long is abandoned (default 10 s). */
+  tlsHandshakeTimeoutMs?: number;
 }
+
+const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /**
  * Applies configs and serves traffic. A connection reads the config current when it is accepted;
@@ -40,6 +48,7 @@ export interface DataPlaneOptions {
 export class DataPlane {
   readonly clusters: ClusterManager;
   readonly listeners: ListenerManager;
+  readonly tls: TlsTransport;
   private readonly pools: PoolRegistry;
   private readonly http2: Http2Downstream;
   private readonly limits: Http1Limits;
@@ -56,7 +65,11 @@ export class DataPlane {
     this.limits = options.limits ?? DEFAULT_HTTP1_LIMITS;
     const h2 = { ...DEFAULT_HTTP2_DOWNSTREAM_OPTIONS, ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}), ...options.http2 };
     this.http2 = new Http2Downstream(h2);
-    this.pools = new PoolRegistry(this.limits, { maxConcurrentStreams: h2.maxConcurrentStreams, maxHeaderListBytes: h2.maxHeaderListBytes });
+    this.tls = new TlsTransport(options.secrets ?? new SecretStore(), {
+      handshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    this.pools = new PoolRegistry(this.limits, { maxConcurrentStreams: h2.maxConcurrentStreams, maxHeaderListBytes: h2.maxHeaderListBytes }, this.tls);
     // Hosts that leave a cluster lose their pools' idle connections at once, not after the idle timeout.
     const onHostsRemoved = (hosts: readonly Host[]) => this.pools.retire(hosts);
     this.clusters = new ClusterManager({ now: this.now, random: this.random, onHostsRemoved, ...(options.logger ? { logger: options.logger } : {}) });
@@ -101,10 +114,19 @@ export class DataPlane {
     this.counters.downstream_cx_total++;
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
+    const tls = d.chain.tls;
+    if (tls) this.tls.accept(socket, tls, d.alpn, (secure, security) => this.serve(secure, d, security));
+    else this.serve(socket, d, PLAINTEXT);
+  }
+
+  /** Runs the chain's network filter on a connection (plaintext, or TLS already terminated). */
+  private serve(socket: net.Socket, d: Dispatch, security: DownstreamSecurity): void {
     const network = d.chain.network;
     if (network.kind === 'tcp') {
       proxyTcp(socket, network, {
         clusters: this.clusters,
+        transport: this.tls,
+        security,
         random: this.random,
         now: this.now,
         onOpen: (cluster, host) => this.options.onTcpOpen?.(cluster, host, d),
@@ -118,7 +140,7 @@ export class DataPlane {
       headersTimeoutMs: this.options.headersTimeoutMs ?? DEFAULT_DOWNSTREAM_OPTIONS.headersTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_DOWNSTREAM_OPTIONS.idleTimeoutMs,
       http2: this.http2,
-    });
+    }, security);
   }
 
   routesOf(hcm: HttpConnectionManagerConfig): RouteTable | undefined {

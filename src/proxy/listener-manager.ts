@@ -33,6 +33,8 @@ export interface Dispatch {
   port: number;
   /** The client's TLS SNI, when the TLS inspector read one (Envoy's %REQUESTED_SERVER_NAME%, `connection.sni`). */
   serverName?: string;
+  /** The ALPN protocols the client offered, when the TLS inspector read a ClientHello. */
+  alpn?: readonly string[];
 }
 
 /**
@@ -194,6 +196,7 @@ export class ListenerManager {
     }
     const d: Dispatch = { listener, chain, port };
     if (facts.serverName !== undefined) d.serverName = facts.serverName;
+    if (tls.kind === 'tls') d.alpn = tls.alpn;
     this.handler(socket, d);
   }
 

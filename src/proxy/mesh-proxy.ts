@@ -1,10 +1,13 @@
 // `meltemi proxy` as a whole: xDS client → compiled config → data plane, plus the admin API, the readiness probe and graceful drain.
+import { readFile } from 'node:fs/promises';
 import { AdminServer, HealthServer, MergedMetricsServer, StatsServer, type AppMetricsSource, type ServerState } from './admin/admin-server.js';
 import { xdsNode, type NodeIdentity } from './bootstrap.js';
 import { buildProxyConfig, validateResources } from './config/proxy-config.js';
 import { ConfigError } from './config/xds-json.js';
 import { DataPlane, type DataPlaneOptions } from './data-plane.js';
 import type { BindPlan } from './listener-manager.js';
+import { WorkloadCertAgent, type WorkloadKeyType } from './security/cert-agent.js';
+import { ROOT_BUNDLE, SecretStore, WORKLOAD_CERTIFICATE } from './security/secret-store.js';
 import { TelemetryReporter } from './telemetry/reporter.js';
 import { localPeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from './telemetry/peer-metadata.js';
 import { XdsClient, type XdsConfigSnapshot } from './xds-client.js';
@@ -33,6 +36,25 @@ export interface MeshProxyOptions {
   backoff?: { baseMs?: number; maxMs?: number };
   logger?: { info(msg: string, fields?: object): void; warn(msg: string, fields?: object): void; error(msg: string, fields?: object): void };
   dataPlane?: Partial<DataPlaneOptions>;
+  /**
+   * The workload identity: certificates from the mesh CA, held in memory as SDS `default` and
+   * `ROOTCA` (Istio's pilot-agent). Without it, TLS that needs those secrets refuses connections.
+   */
+  identity?: ProxyIdentityOptions;
+}
+
+export interface ProxyIdentityOptions {
+  /** The CA's address (meltemi discovery --ca-addr). */
+  caAddress: string;
+  /** The DNS name in the CA's TLS certificate; default istiod.istio-system.svc. */
+  caServerName?: string;
+  /** PEM file of the mesh roots (Istio mounts istio-ca-root-cert's root-cert.pem); re-read on every CA connection. */
+  rootCertFile: string;
+  /** File holding the workload's token for the CA; re-read on every request. */
+  tokenFile: string;
+  /** Certificate lifetime to ask for; default: the CA's (24 h). */
+  requestedTtlMs?: number;
+  keyType?: WorkloadKeyType;
 }
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -45,6 +67,10 @@ const silent = { info: () => undefined, warn: () => undefined, error: () => unde
  */
 export class MeshProxy {
   readonly plane: DataPlane;
+  /** SDS secrets: the workload certificate and the trust bundle, when an identity is configured. */
+  readonly secrets = new SecretStore();
+  readonly certificates: WorkloadCertAgent | undefined;
+  private configured = false;
   private readonly xds: XdsClient;
   private readonly admin: AdminServer;
   private readonly health: HealthServer | undefined;
@@ -80,8 +106,24 @@ export class MeshProxy {
       ],
       onHttp: (r, d) => this.telemetry.http(r, d),
       onTcp: (r, d) => this.telemetry.tcp(r, d),
+      secrets: this.secrets,
       ...(options.dataPlane ?? {}),
     });
+    const id = options.identity;
+    if (id) {
+      this.certificates = new WorkloadCertAgent({
+        caAddress: id.caAddress,
+        ...(id.caServerName ? { caServerName: id.caServerName } : {}),
+        caRoots: () => readFile(id.rootCertFile, 'utf8'),
+        token: () => readFile(id.tokenFile, 'utf8'),
+        store: this.secrets,
+        ...(id.requestedTtlMs !== undefined ? { requestedTtlMs: id.requestedTtlMs } : {}),
+        ...(id.keyType ? { keyType: id.keyType } : {}),
+        logger: this.log,
+      });
+      // Readiness waits for the certificate as Envoy's listeners wait for their SDS secrets.
+      this.secrets.watch(() => this.maybeLive());
+    }
     this.xds = new XdsClient({
       address: options.discovery,
       node,
@@ -137,13 +179,27 @@ export class MeshProxy {
       this.mergedMetricsAddress = `${m.host}:${m.port}`;
     }
     this.state = 'INITIALIZING';
+    // The first certificate is fetched alongside the configuration; close() ends its retries.
+    this.certificates?.start().then(
+      () => this.log.info('workload certificate installed', { identity: this.certificates?.identity }),
+      () => undefined,
+    );
     this.xds.start();
+  }
+
+  /** Serving needs the first configuration and, with an identity configured, its certificate and roots. */
+  private maybeLive(): void {
+    if (this.state !== 'INITIALIZING' || !this.configured) return;
+    if (this.certificates && !this.secrets.has(WORKLOAD_CERTIFICATE, ROOT_BUNDLE)) return;
+    this.state = 'LIVE';
+    this.log.info('configuration received; serving', { listeners: this.plane.listeners.bound });
   }
 
   /** Stops accepting, lets connections finish for the drain time, then closes everything. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.state = 'DRAINING';
+      await this.certificates?.close();
       await this.xds.close();
       await this.applying;
       await this.plane.drain(this.options.drainMs ?? 5000);
@@ -163,10 +219,8 @@ export class MeshProxy {
       try {
         const config = buildProxyConfig(snap, snap.version);
         await this.plane.apply(config);
-        if (this.state === 'INITIALIZING') {
-          this.state = 'LIVE';
-          this.log.info('configuration received; serving', { version: snap.version, listeners: this.plane.listeners.bound });
-        }
+        this.configured = true;
+        this.maybeLive();
       } catch (e) {
         // validateResources already refused what does not compile; this is a bug, not bad input.
         const message = e instanceof ConfigError || e instanceof Error ? e.message : String(e);

@@ -1,5 +1,6 @@
 // The reporter turns data-path records into Istio metrics and access log lines.
 import { test } from 'node:test';
+import { PLAINTEXT } from '../../src/proxy/security/tls-transport.js';
 import assert from 'node:assert/strict';
 import { xdsNode } from '../../src/proxy/bootstrap.js';
 import { compileListener } from '../../src/proxy/config/listeners.js';
@@ -23,7 +24,7 @@ test('an outbound exchange becomes a source-reported request and an Istio text a
   const responseHeaders = new HeaderList();
   responseHeaders.add('x-envoy-upstream-service-time', '3');
   r.http(
-    { request: parser.head!, protocol: 'http1', startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 4.2, responseCode: 503, responseFlags: ['URX'], responseHeaders, upstreamHost: '10.1.0.9:9080', upstreamCluster: 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local', routeName: 'default', bytesReceived: 0, bytesSent: 95, attempts: 3 },
+    { request: parser.head!, protocol: 'http1', startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 4.2, responseCode: 503, responseFlags: ['URX'], responseHeaders, upstreamHost: '10.1.0.9:9080', upstreamCluster: 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local', routeName: 'default', bytesReceived: 0, bytesSent: 95, attempts: 3, security: PLAINTEXT },
     { listener, chain: listener.filterChains[0]!, port: 9080, serverName: 'reviews.bookinfo.svc.cluster.local' },
   );
   assert.equal(lines.length, 1);
@@ -48,7 +49,7 @@ test('a TCP connection is counted in the istio_tcp_* metrics and logged as one a
     filter_chains: [{ filters: [{ name: 'envoy.filters.network.tcp_proxy', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy', stat_prefix: 'x', cluster: 'c' } }] }],
   });
   r.tcp(
-    { cluster: 'outbound|27017||mongodb.bookinfo.svc.cluster.local', upstreamHost: '10.1.0.9:27017', bytesReceived: 120, bytesSent: 3400, startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 41.6, responseFlags: [] },
+    { cluster: 'outbound|27017||mongodb.bookinfo.svc.cluster.local', upstreamHost: '10.1.0.9:27017', bytesReceived: 120, bytesSent: 3400, startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 41.6, responseFlags: [], security: PLAINTEXT },
     { listener, chain: listener.filterChains[0]!, port: 27017, serverName: 'db.example.com' },
   );
   assert.equal(lines.length, 1);

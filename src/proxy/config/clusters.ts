@@ -1,4 +1,5 @@
 // Cluster (CDS) and ClusterLoadAssignment (EDS) compiled into what the upstream side of the proxy needs.
+import { compileTransportSocket, type TlsContextConfig } from './tls-context.js';
 import { ConfigError, durationMs, isObject, list, num, obj, optObj, str, type Json } from './xds-json.js';
 
 export type ClusterType = 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
@@ -17,6 +18,12 @@ export interface EndpointInit {
   health: EndpointHealth;
   /** `envoy.transport_socket_match` metadata (Istio's `tlsMode: istio`). */
   metadata: Readonly<Record<string, string>>;
+}
+
+export interface TransportSocketMatch {
+  name: string;
+  match: Readonly<Record<string, string>>;
+  tls: TlsContextConfig | undefined;
 }
 
 export interface CircuitBreakerThresholds {
@@ -47,9 +54,14 @@ export interface ClusterConfig {
   maxRequestsPerConnection: number;
   /** Decoded outlier_detection, for the outlier detector to read (undefined: off). */
   outlierDetection?: Json;
-  /** Decoded transport_socket / transport_socket_matches, for the TLS layer (issue: mutual TLS). */
-  transportSocket?: Json;
-  transportSocketMatches: readonly Json[];
+  /** The cluster's transport_socket: TLS, or undefined for plaintext. */
+  tls?: TlsContextConfig;
+  /**
+   * transport_socket_matches in order: the first whose `match` is a subset of an endpoint's
+   * `envoy.transport_socket_match` metadata gives that endpoint's TLS (undefined: plaintext);
+   * an endpoint no entry matches uses `tls`.
+   */
+  tlsMatches: readonly TransportSocketMatch[];
   /** STATIC / STRICT_DNS / LOGICAL_DNS: the inline load_assignment. */
   inlineEndpoints?: readonly EndpointInit[];
   /** STRICT_DNS / LOGICAL_DNS re-resolution period. */
@@ -128,6 +140,32 @@ export function compileLoadAssignment(v: unknown, path = 'cluster_load_assignmen
   return out;
 }
 
+function transportSocketMatch(v: unknown, path: string): TransportSocketMatch {
+  const m = obj(v, path);
+  const match: Record<string, string> = {};
+  for (const [k, val] of Object.entries(optObj(m.match, `${path}.match`) ?? {})) {
+    if (typeof val !== 'string') throw new ConfigError(`${path}.match.${k}`, 'only string values are matched');
+    match[k] = val;
+  }
+  const tls = m.transport_socket === undefined ? undefined : compileTransportSocket(m.transport_socket, `${path}.transport_socket`, 'upstream');
+  return Object.freeze({ name: str(m.name, `${path}.name`, ''), match: Object.freeze(match), tls });
+}
+
+/** The TLS an endpoint with this `envoy.transport_socket_match` metadata is reached with (undefined: plaintext), as Envoy picks it. */
+export function endpointTls(cluster: ClusterConfig, metadata: Readonly<Record<string, string>>): TlsContextConfig | undefined {
+  for (const m of cluster.tlsMatches) {
+    let all = true;
+    for (const k in m.match) {
+      if (metadata[k] !== m.match[k]) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return m.tls;
+  }
+  return cluster.tls;
+}
+
 /**
  * Compiles a decoded Cluster. Throws ConfigError (with the field path) for what this proxy cannot
  * honour, so the update is NACKed and the previous clusters stay.
@@ -162,7 +200,7 @@ export function compileCluster(v: unknown): ClusterConfig {
     upstreamProtocol,
     idleTimeoutMs: durationMs(commonHttp?.idle_timeout, 'common_http_protocol_options.idle_timeout') ?? 3_600_000,
     maxRequestsPerConnection: num(commonHttp?.max_requests_per_connection, 'common_http_protocol_options.max_requests_per_connection', 0),
-    transportSocketMatches: Object.freeze(list(c.transport_socket_matches, 'transport_socket_matches').map((m, i) => obj(m, `transport_socket_matches[${i}]`))),
+    tlsMatches: Object.freeze(list(c.transport_socket_matches, 'transport_socket_matches').map((m, i) => transportSocketMatch(m, `transport_socket_matches[${i}]`))),
     dnsRefreshMs: durationMs(c.dns_refresh_rate, 'dns_refresh_rate') ?? 5000,
   };
   // What the balancers would refuse, refused here so the update is NACKed (Envoy's limits).
@@ -177,6 +215,9 @@ export function compileCluster(v: unknown): ClusterConfig {
     out.inlineEndpoints = Object.freeze(c.load_assignment === undefined ? [] : compileLoadAssignment(c.load_assignment, 'load_assignment'));
   }
   if (c.outlier_detection !== undefined) out.outlierDetection = obj(c.outlier_detection, 'outlier_detection');
-  if (c.transport_socket !== undefined) out.transportSocket = obj(c.transport_socket, 'transport_socket');
+  if (c.transport_socket !== undefined) {
+    const tls = compileTransportSocket(c.transport_socket, 'transport_socket', 'upstream');
+    if (tls) out.tls = tls;
+  }
   return Object.freeze(out);
 }

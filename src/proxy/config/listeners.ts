@@ -1,6 +1,7 @@
 // Listener (LDS) compiled: filter chains with their match criteria, and the network filter each runs (HTTP connection manager or TCP proxy).
 import { isIPv4, isIPv6 } from 'node:net';
 import { compileRouteConfiguration, type RouteTable } from './route-table.js';
+import { compileTransportSocket, type TlsContextConfig } from './tls-context.js';
 import { ConfigError, bool, durationMs, isObject, list, num, obj, optObj, str, type Json } from './xds-json.js';
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -31,6 +32,29 @@ export interface HttpConnectionManagerConfig {
   normalizePath: boolean;
   websocket: boolean;
   serverName: string;
+  /** x-forwarded-client-cert handling (Envoy's forward_client_cert_details; default SANITIZE). */
+  forwardClientCert: ForwardClientCert;
+  /** What SANITIZE_SET and APPEND_FORWARD put in for the current client (set_current_client_cert_details). */
+  clientCertDetails: ClientCertDetails;
+}
+
+export type ForwardClientCert = 'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY';
+
+export interface ClientCertDetails {
+  subject: boolean;
+  cert: boolean;
+  chain: boolean;
+  dns: boolean;
+  uri: boolean;
+}
+
+const FORWARD_CLIENT_CERT: ReadonlySet<string> = new Set(['SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY']);
+
+function clientCertDetails(v: unknown, path: string): ClientCertDetails {
+  const d = optObj(v, path) ?? {};
+  // subject is a BoolValue; the others plain bools.
+  const subject = isObject(d.subject) ? bool(d.subject.value, `${path}.subject.value`, false) : bool(d.subject, `${path}.subject`, false);
+  return Object.freeze({ subject, cert: bool(d.cert, `${path}.cert`, false), chain: bool(d.chain, `${path}.chain`, false), dns: bool(d.dns, `${path}.dns`, false), uri: bool(d.uri, `${path}.uri`, false) });
 }
 
 export interface TcpProxyConfig {
@@ -55,8 +79,8 @@ export interface FilterChainConfig {
   name: string;
   match: FilterChainMatch;
   network: HttpConnectionManagerConfig | TcpProxyConfig;
-  /** Decoded downstream transport_socket (TLS), for the TLS layer. */
-  transportSocket?: Json;
+  /** The chain's downstream TLS; undefined: plaintext. */
+  tls?: TlsContextConfig;
 }
 
 export interface ListenerConfig {
@@ -112,7 +136,10 @@ function httpConnectionManager(h: Json, path: string): HttpConnectionManagerConf
     normalizePath: bool(h.normalize_path, `${path}.normalize_path`, false),
     websocket: list(h.upgrade_configs, `${path}.upgrade_configs`).some((u) => isObject(u) && String(u.upgrade_type).toLowerCase() === 'websocket' && u.enabled !== false),
     serverName: str(h.server_name, `${path}.server_name`, 'envoy'),
+    forwardClientCert: str(h.forward_client_cert_details, `${path}.forward_client_cert_details`, 'SANITIZE') as ForwardClientCert,
+    clientCertDetails: clientCertDetails(h.set_current_client_cert_details, `${path}.set_current_client_cert_details`),
   };
+  if (!FORWARD_CLIENT_CERT.has(out.forwardClientCert)) throw new ConfigError(`${path}.forward_client_cert_details`, 'unknown mode');
   if (h.rds !== undefined) out.rdsName = str(obj(h.rds, `${path}.rds`).route_config_name, `${path}.rds.route_config_name`);
   else if (h.route_config !== undefined) {
     try {
@@ -165,7 +192,10 @@ function filterChain(v: unknown, path: string): FilterChainConfig {
     .filter((f): f is HttpConnectionManagerConfig | TcpProxyConfig => f !== undefined);
   if (networks.length !== 1) throw new ConfigError(`${path}.filters`, 'needs exactly one http_connection_manager or tcp_proxy (the terminal filter)');
   const out: FilterChainConfig = { name: str(c.name, `${path}.name`, ''), match: Object.freeze(match), network: networks[0]! };
-  if (c.transport_socket !== undefined) out.transportSocket = obj(c.transport_socket, `${path}.transport_socket`);
+  if (c.transport_socket !== undefined) {
+    const tls = compileTransportSocket(c.transport_socket, `${path}.transport_socket`, 'downstream');
+    if (tls) out.tls = tls;
+  }
   return Object.freeze(out);
 }
 

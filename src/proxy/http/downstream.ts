@@ -23,6 +23,7 @@ import {
 import { Exchange, type DownstreamSink, type ExchangeContext } from './exchange.js';
 import { HTTP2_PREFACE, type Http2Downstream } from './http2-downstream.js';
 import type { UpstreamTunnel } from './upstream-stream.js';
+import { PLAINTEXT, type DownstreamSecurity } from '../security/tls-transport.js';
 
 export interface DownstreamOptions {
   limits: Http1Limits;
@@ -78,6 +79,7 @@ export class DownstreamConnection implements DownstreamSink {
     private readonly socket: net.Socket,
     private readonly context: () => ExchangeContext,
     private readonly options: DownstreamOptions,
+    readonly security: DownstreamSecurity = PLAINTEXT,
   ) {
     this.parser = new RequestHeadParser(options.limits);
     this.body = new BodyDecoder('request', options.limits);
@@ -275,7 +277,7 @@ export class DownstreamConnection implements DownstreamSink {
             const err = this.parser.error!;
             this.state = S_CLOSED;
             this.socket.end(errorReply(err));
-            this.context().onComplete({ protocol: 'http1', startMs: Date.now(), durationMs: 0, responseCode: err.status, responseFlags: ['DPE'], bytesReceived: pos, bytesSent: 0, attempts: 0 });
+            this.context().onComplete({ protocol: 'http1', startMs: Date.now(), durationMs: 0, responseCode: err.status, responseFlags: ['DPE'], bytesReceived: pos, bytesSent: 0, attempts: 0, security: this.security });
             return;
           }
           pos = r;
@@ -360,7 +362,7 @@ export class DownstreamConnection implements DownstreamSink {
     this.socket.removeAllListeners('data');
     this.socket.pause();
     this.socket.unshift(read);
-    this.options.http2!.serve(this.socket, this.context);
+    this.options.http2!.serve(this.socket, this.context, this.security);
   }
 
   private onClose(): void {

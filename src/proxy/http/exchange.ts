@@ -10,6 +10,8 @@ import { pickWeighted } from '../upstream/weighted-pick.js';
 import { LOCAL_REPLIES, grpcStatusOfHttp, type LocalFailure } from './local-replies.js';
 import type { PoolRegistry } from './pool-registry.js';
 import type { UpstreamEvents, UpstreamFailure, UpstreamStream, UpstreamTunnel } from './upstream-stream.js';
+import type { DownstreamSecurity } from '../security/tls-transport.js';
+import { applyClientCertHeader } from './client-cert-header.js';
 
 /** How much of a request body is kept for retries and mirrors (Envoy's per-request buffer limit is similar in spirit). */
 const RETRY_BUFFER_BYTES = 64 * 1024;
@@ -47,6 +49,8 @@ export interface DownstreamSink {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
+  /** The connection's TLS and verified peer (plaintext: `{ tls: false }`). */
+  readonly security: DownstreamSecurity;
   /** For tunnels (WebSocket over HTTP/1.1): hands the raw connection over once the upstream accepts. */
   tunnel(upstream: UpstreamTunnel, rest: Buffer | undefined): void;
 }
@@ -76,6 +80,8 @@ export interface ExchangeRecord {
   peerMetadata?: string;
   /** grpc-status of a gRPC response (trailers, trailers-only head, or the local reply's). */
   grpcStatus?: number;
+  /** The downstream connection's TLS and verified peer. */
+  security: DownstreamSecurity;
 }
 
 /** Istio's HTTP metadata exchange: what this proxy announces, and from which side the peer's arrives. */
@@ -191,7 +197,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     this.method = request.method;
     this.authority = request.authority;
     this.path = request.path;
-    this.scheme = ctx.scheme;
+    this.scheme = sink.security.tls ? 'https' : ctx.scheme;
     this.startMs = ctx.now();
     this.upstreamHeaders = request.headers;
     this.upstreamTarget = request.target;
@@ -306,6 +312,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
       const xff = h.joined('x-forwarded-for');
       h.set('x-forwarded-for', xff ? `${xff}, ${this.sink.remoteAddress}` : this.sink.remoteAddress, 'x-forwarded-for');
     }
+    applyClientCertHeader(h, this.ctx.hcm.forwardClientCert, this.ctx.hcm.clientCertDetails, this.sink.security);
     const mx = this.ctx.metadataExchange;
     if (mx) {
       // The peer's announcement is read and removed (the app never sees it); ours goes upstream on outbound.
@@ -747,6 +754,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
       bytesReceived: this.bytesReceived,
       bytesSent: this.bytesSent,
       attempts: this.attempts,
+      security: this.sink.security,
     };
     if (this.upstreamHead) record.responseHeaders = this.upstreamHead.headers;
     if (lastHost) record.upstreamHost = lastHost.key;

@@ -4,6 +4,7 @@ import type * as net from 'node:net';
 import { RequestHead, type HeaderList, type ResponseHead } from '../http1/index.js';
 import { Exchange, type DownstreamSink, type ExchangeContext } from './exchange.js';
 import { contentLengthOf, fromRawHeaders, toHttp2Headers } from './h2-headers.js';
+import { PLAINTEXT, type DownstreamSecurity } from '../security/tls-transport.js';
 
 /** The client connection preface (RFC 9113 §3.4): a connection starting with it speaks HTTP/2. */
 export const HTTP2_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -52,7 +53,7 @@ export class Http2Downstream {
   }
 
   /** Takes over `socket` (its unread bytes included) as an HTTP/2 session routed with `context()`. */
-  serve(socket: net.Socket, context: () => ExchangeContext): void {
+  serve(socket: net.Socket, context: () => ExchangeContext, security: DownstreamSecurity = PLAINTEXT): void {
     let session: http2.ServerHttp2Session | undefined;
     const capture = (s: http2.ServerHttp2Session) => (session = s);
     this.server.once('session', capture);
@@ -64,7 +65,7 @@ export class Http2Downstream {
     }
     const s = session;
     this.sessions.add(s);
-    const addresses = { remoteAddress: socket.remoteAddress ?? '', localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 };
+    const addresses = { remoteAddress: socket.remoteAddress ?? '', localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0, security };
     const guard = { opened: 0, premature: 0 };
     s.on('error', () => undefined); // 'close' follows
     s.once('close', () => this.sessions.delete(s));
@@ -125,6 +126,7 @@ interface Http2Addresses {
   remoteAddress: string;
   localAddress: string;
   localPort: number;
+  security: DownstreamSecurity;
 }
 
 /** One HTTP/2 stream as the downstream of an exchange. */
@@ -133,6 +135,7 @@ class Http2StreamSink implements DownstreamSink {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
+  readonly security: DownstreamSecurity;
   /** The exchange answering this stream, until the response ends or is reset. */
   exchange: Exchange | undefined;
   private trailers: HeaderList | undefined;
@@ -145,6 +148,7 @@ class Http2StreamSink implements DownstreamSink {
     this.remoteAddress = a.remoteAddress;
     this.localAddress = a.localAddress;
     this.localPort = a.localPort;
+    this.security = a.security;
   }
 
   writeHead(head: ResponseHead, _close: boolean): number {

@@ -2,6 +2,8 @@
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { ResponseHead, type HeaderList } from '../http1/index.js';
+import type { TlsContextConfig } from '../config/tls-context.js';
+import { dialUpstream, type TlsTransport } from '../security/tls-transport.js';
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { ClusterStats } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
@@ -26,6 +28,9 @@ export interface Http2PoolOptions {
   breaker: CircuitBreaker;
   stats: ClusterStats;
   limits: Http2PoolLimits;
+  /** The TLS this host is reached with (undefined: plaintext), and the transport that makes it. */
+  tls?: TlsContextConfig;
+  transport?: TlsTransport;
 }
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -133,7 +138,7 @@ export class Http2Pool implements UpstreamPool {
     stats.upstream_cx_total++;
     const host = this.host;
     const session = http2.connect(`http://${net.isIPv6(host.address) ? `[${host.address}]` : host.address}:${host.port}`, {
-      createConnection: () => net.connect({ host: host.address, port: host.port, noDelay: true }),
+      createConnection: () => dialUpstream(host, this.options.tls, this.options.transport).socket,
       settings: { enablePush: false, maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListBytes },
       maxHeaderListPairs: Math.max(4, Math.floor(limits.maxHeaderListBytes / 32)),
     });

@@ -1,5 +1,8 @@
-// Connection pools by upstream host and codec, rebuilt when the cluster's connection settings change.
+// Connection pools by upstream host and codec, rebuilt when the cluster's connection settings or the host's TLS change.
+import { endpointTls } from '../config/clusters.js';
+import type { TlsContextConfig } from '../config/tls-context.js';
 import type { Http1Limits } from '../http1/index.js';
+import type { TlsTransport } from '../security/tls-transport.js';
 import type { ClusterRuntime } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
 import { Http2Pool, type Http2PoolLimits } from './http2-pool.js';
@@ -9,6 +12,8 @@ import type { UpstreamPool } from './upstream-stream.js';
 interface Entry {
   pool: UpstreamPool;
   cluster: ClusterRuntime;
+  /** The host's TLS when the pool was made (its endpoint metadata may change it). */
+  tls: TlsContextConfig | undefined;
 }
 
 /**
@@ -28,6 +33,7 @@ export class PoolRegistry {
   constructor(
     private readonly limits: Http1Limits,
     private readonly http2: Http2PoolLimits,
+    private readonly transport?: TlsTransport,
   ) {}
 
   pool(cluster: ClusterRuntime, host: Host, downstream: 'http1' | 'http2'): UpstreamPool {
@@ -36,7 +42,8 @@ export class PoolRegistry {
     let byCodec = this.pools.get(host);
     if (!byCodec) this.pools.set(host, (byCodec = {}));
     const hit = byCodec[codec];
-    if (hit && hit.cluster.config === c && hit.cluster.breaker === cluster.breaker) return hit.pool;
+    const tls = endpointTls(c, host.metadata);
+    if (hit && hit.cluster.config === c && hit.cluster.breaker === cluster.breaker && hit.tls === tls) return hit.pool;
     if (hit) {
       hit.pool.close();
       this.all.delete(hit.pool);
@@ -45,9 +52,17 @@ export class PoolRegistry {
     // served, but each connection closes after its one request, so none lingers idle.
     const retired = this.retired.has(host);
     const maxRequestsPerConnection = retired ? 1 : c.maxRequestsPerConnection;
-    const options = { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, maxRequestsPerConnection, breaker: cluster.breaker, stats: cluster.stats };
+    const options = {
+      connectTimeoutMs: c.connectTimeoutMs,
+      idleTimeoutMs: c.idleTimeoutMs,
+      maxRequestsPerConnection,
+      breaker: cluster.breaker,
+      stats: cluster.stats,
+      ...(tls ? { tls } : {}),
+      ...(this.transport ? { transport: this.transport } : {}),
+    };
     const pool = codec === 'http2' ? new Http2Pool(host, { ...options, limits: this.http2 }) : new Http1Pool(host, { ...options, limits: this.limits });
-    byCodec[codec] = { pool, cluster };
+    byCodec[codec] = { pool, cluster, tls };
     if (!retired) this.all.add(pool);
     return pool;
   }

@@ -1,6 +1,8 @@
 // HTTP/1.1 keep-alive connections to one upstream host: connect with a timeout, reuse idle sockets, queue when the cluster's connection limit is reached.
 import * as net from 'node:net';
 import { BODY_DATA, BODY_END, BODY_ERROR, BodyDecoder, CHUNK_DATA_END, HEAD_ERROR, HEAD_INCOMPLETE, LAST_CHUNK, ResponseHeadParser, chunkHeader, serializeRequestHead, type HeaderList, type Http1Limits, type ResponseHead } from '../http1/index.js';
+import type { TlsContextConfig } from '../config/tls-context.js';
+import { dialUpstream, type TlsTransport } from '../security/tls-transport.js';
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { ClusterStats } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
@@ -16,6 +18,9 @@ export interface PoolOptions {
   breaker: CircuitBreaker;
   stats: ClusterStats;
   limits: Http1Limits;
+  /** The TLS this host is reached with (undefined: plaintext), and the transport that makes it. */
+  tls?: TlsContextConfig;
+  transport?: TlsTransport;
 }
 
 /**
@@ -306,8 +311,7 @@ export class Http1Pool implements UpstreamPool {
   private connect(cb: AcquireCallback): void {
     this.connections++;
     this.options.stats.upstream_cx_total++;
-    const socket = net.connect({ host: this.host.address, port: this.host.port });
-    socket.setNoDelay(true);
+    const { socket, ready } = dialUpstream(this.host, this.options.tls, this.options.transport);
     const conn = new UpstreamConnection(socket, this.host, this.options.limits, this);
     let connected = false;
     let reported = false;
@@ -323,7 +327,7 @@ export class Http1Pool implements UpstreamPool {
       report('connect-timeout');
       socket.destroy();
     }, this.options.connectTimeoutMs);
-    socket.once('connect', () => {
+    socket.once(ready, () => {
       connected = true;
       clearTimeout(timer);
       report(null);

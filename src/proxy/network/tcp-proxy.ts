@@ -1,6 +1,8 @@
 // Opaque TCP through a filter chain's tcp_proxy: weighted cluster, host from the balancer, connect with a timeout, bytes both ways with half-close, idle timeout.
 import * as net from 'node:net';
+import { endpointTls } from '../config/clusters.js';
 import type { TcpProxyConfig } from '../config/listeners.js';
+import { PLAINTEXT, dialUpstream, type DownstreamSecurity, type TlsTransport } from '../security/tls-transport.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
 import { pickWeighted } from '../upstream/weighted-pick.js';
@@ -17,14 +19,20 @@ export interface TcpRecord {
   durationMs: number;
   /** Envoy response flags: UH (no host), UF (connect failure), UO (overflow), NC (no cluster). */
   responseFlags: readonly string[];
+  /** The downstream connection's TLS and verified peer. */
+  security: DownstreamSecurity;
 }
 
 export interface TcpProxyContext {
   clusters: ClusterManager;
+  /** Makes the TLS connections of clusters that originate TLS. */
+  transport?: TlsTransport;
   random(): number;
   now(): number;
   onOpen?(cluster: string, host: Host): void;
   onComplete(record: TcpRecord): void;
+  /** The downstream connection's TLS (plaintext when absent). */
+  security?: DownstreamSecurity;
 }
 
 /**
@@ -45,7 +53,7 @@ export function proxyTcp(downstream: net.Socket, config: TcpProxyConfig, ctx: Tc
   const report = () => {
     if (reported) return;
     reported = true;
-    ctx.onComplete({ cluster: clusterName, ...(host ? { upstreamHost: host.key } : {}), bytesReceived, bytesSent, startMs, durationMs: ctx.now() - startMs, responseFlags: flags });
+    ctx.onComplete({ cluster: clusterName, ...(host ? { upstreamHost: host.key } : {}), bytesReceived, bytesSent, startMs, durationMs: ctx.now() - startMs, responseFlags: flags, security: ctx.security ?? PLAINTEXT });
   };
   const refuse = (flag: string) => {
     flags.push(flag);
@@ -65,8 +73,7 @@ export function proxyTcp(downstream: net.Socket, config: TcpProxyConfig, ctx: Tc
   downstream.pause();
   // Half-close: each side's FIN is passed on, and the other direction keeps flowing.
   downstream.allowHalfOpen = true;
-  const upstream = net.connect({ host: chosen.address, port: chosen.port, allowHalfOpen: true });
-  upstream.setNoDelay(true);
+  const { socket: upstream, ready } = dialUpstream(chosen, endpointTls(cluster.config, chosen.metadata), ctx.transport, { allowHalfOpen: true });
   let connected = false;
   let released = false;
   const release = () => {
@@ -88,7 +95,7 @@ export function proxyTcp(downstream: net.Socket, config: TcpProxyConfig, ctx: Tc
       idle.unref();
     }
   };
-  upstream.once('connect', () => {
+  upstream.once(ready, () => {
     connected = true;
     clearTimeout(connectTimer);
     cluster.outlier?.report(chosen, { status: 200 });

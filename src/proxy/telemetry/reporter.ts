@@ -2,8 +2,9 @@
 import type { Dispatch } from '../listener-manager.js';
 import { isGrpc, type ExchangeRecord } from '../http/exchange.js';
 import type { TcpRecord as TcpConnectionRecord } from '../network/tcp-proxy.js';
+import type { DownstreamSecurity } from '../security/tls-transport.js';
 import { compileAccessLogFormat, compileJsonAccessLogFormat, ISTIO_JSON_ACCESS_LOG_FORMAT, ISTIO_TEXT_ACCESS_LOG_FORMAT, type AccessLogFormatter, type AccessLogRecord } from './access-log.js';
-import { IstioMetrics, type ServiceRef, type TcpRecord } from './istio-metrics.js';
+import { IstioMetrics, type SecurityPolicy, type ServiceRef, type TcpRecord } from './istio-metrics.js';
 import { PeerMetadataDecoder, type LocalPeerMetadata, type PeerInfo } from './peer-metadata.js';
 import { parseFlags } from './response-flags.js';
 
@@ -61,7 +62,7 @@ export class TelemetryReporter {
       responseCode: r.responseCode,
       ...(r.grpcStatus !== undefined ? { grpcStatus: r.grpcStatus } : {}),
       responseFlags: flags,
-      security: inbound ? 'none' : 'unknown',
+      ...principals(inbound, r.security),
       durationMs: r.durationMs,
       requestBytes: (r.request?.headBytes ?? 0) + r.bytesReceived,
       responseBytes: r.bytesSent,
@@ -77,7 +78,7 @@ export class TelemetryReporter {
       ...this.parties(inbound, this.options.local.info, undefined),
       ...(service ? { service } : {}),
       responseFlags: r.responseFlags.length === 0 ? 0 : parseFlags(r.responseFlags.join(',')),
-      security: inbound ? 'none' : 'unknown',
+      ...principals(inbound, r.security),
     };
     this.metrics.recordTcpOpen(rec);
     this.metrics.recordTcpBytes(rec, r.bytesSent, r.bytesReceived);
@@ -115,6 +116,17 @@ export class TelemetryReporter {
     }
     return s;
   }
+}
+
+/**
+ * Istio 1.6's security labels: a destination report says `mutual_tls` with the verified client's
+ * SPIFFE ID as source_principal and this proxy's own as destination_principal, or `none` for
+ * plaintext (no principal: a plaintext caller never gets an identity); a source report says `unknown`.
+ */
+function principals(inbound: boolean, s: DownstreamSecurity): { security: SecurityPolicy; sourcePrincipal?: string; destinationPrincipal?: string } {
+  if (!inbound) return { security: 'unknown' };
+  if (!s.peer) return { security: 'none' };
+  return { security: 'mutual_tls', sourcePrincipal: s.peer.spiffeId, ...(s.localIdentity !== undefined ? { destinationPrincipal: s.localIdentity } : {}) };
 }
 
 function tcpAccessRecord(r: TcpConnectionRecord, flags: number, d: Dispatch): AccessLogRecord {

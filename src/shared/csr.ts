@@ -1,0 +1,111 @@
+// A minimal PKCS#10 certificate request writer on node:crypto alone (no PKI library), for the proxy's workload key.
+import { createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { MeshError } from './errors.js';
+
+// DER tags used below (X.690): universal, constructed where noted, and the context tags of RFC 2986 / RFC 5280.
+const INTEGER = 0x02;
+const BIT_STRING = 0x03;
+const OCTET_STRING = 0x04;
+const NULL = 0x05;
+const OID = 0x06;
+const SEQUENCE = 0x30;
+const SET = 0x31;
+/** `attributes [0] IMPLICIT SET OF Attribute` in CertificationRequestInfo. */
+const ATTRIBUTES = 0xa0;
+/** GeneralName `uniformResourceIdentifier [6] IMPLICIT IA5String`. */
+const GENERAL_NAME_URI = 0x86;
+const BOOLEAN = 0x01;
+
+const OID_EC_WITH_SHA256 = '1.2.840.10045.4.3.2';
+const OID_RSA_WITH_SHA256 = '1.2.840.113549.1.1.11';
+const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
+
+/** A URI SAN is printable ASCII (IA5String without controls); anything else is refused, not escaped. */
+const URI_CHARS = /^[\x21-\x7e]{1,2048}$/;
+
+function length(n: number): Buffer {
+  if (n < 0x80) return Buffer.from([n]);
+  const bytes: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
+  return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+function tlv(tag: number, ...content: Buffer[]): Buffer {
+  const body = Buffer.concat(content);
+  return Buffer.concat([Buffer.from([tag]), length(body.length), body]);
+}
+
+function oid(dotted: string): Buffer {
+  const arcs = dotted.split('.').map(Number);
+  const out: number[] = [40 * arcs[0]! + arcs[1]!];
+  for (const arc of arcs.slice(2)) {
+    const base128: number[] = [arc & 0x7f];
+    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) base128.unshift(0x80 | (v & 0x7f));
+    out.push(...base128);
+  }
+  return tlv(OID, Buffer.from(out));
+}
+
+/** The SAN extension with `uris` as URI names. Critical: the subject is empty (RFC 5280 §4.2.1.6). */
+function subjectAltNameExtension(uris: readonly string[]): Buffer {
+  const names = tlv(SEQUENCE, ...uris.map((u) => tlv(GENERAL_NAME_URI, Buffer.from(u, 'ascii'))));
+  return tlv(SEQUENCE, oid(OID_SUBJECT_ALT_NAME), tlv(BOOLEAN, Buffer.from([0xff])), tlv(OCTET_STRING, names));
+}
+
+/** The DER AlgorithmIdentifier of the signature `privateKey` makes. */
+function signatureAlgorithm(privateKey: KeyObject): Buffer {
+  const type = privateKey.asymmetricKeyType;
+  const details = privateKey.asymmetricKeyDetails;
+  // ecdsa-with-SHA256 takes no parameters (RFC 5758 §3.2); sha256WithRSAEncryption takes NULL (RFC 4055 §5).
+  if (type === 'ec' && details?.namedCurve === 'prime256v1') return tlv(SEQUENCE, oid(OID_EC_WITH_SHA256));
+  if (type === 'rsa' && (details?.modulusLength ?? 0) >= 2048) return tlv(SEQUENCE, oid(OID_RSA_WITH_SHA256), tlv(NULL));
+  const what = type === 'ec' ? `EC ${details?.namedCurve}` : type === 'rsa' ? `RSA ${details?.modulusLength}` : type;
+  throw new MeshError('MESH_USAGE', `CSR key type ${what} is not supported (use EC P-256 or RSA >= 2048)`);
+}
+
+/** Options of `createCsr`. */
+export interface CsrOptions {
+  /** The key that signs the request (proof of possession): EC P-256 or RSA of at least 2048 bits. */
+  privateKey: KeyObject;
+  /** Its public half, which the request carries; must match `privateKey`. */
+  publicKey: KeyObject;
+  /** URI SANs to request (for example the workload's SPIFFE ID); printable ASCII. None by default. */
+  uriSans?: readonly string[];
+}
+
+/**
+ * A PEM PKCS#10 request (RFC 2986) for `publicKey`, signed with `privateKey`: version 1, an empty
+ * subject, and, when `uriSans` is given, an extensionRequest attribute holding a critical SAN
+ * extension with those URIs. The signature is ecdsa-with-SHA256 for EC P-256 keys and
+ * sha256WithRSAEncryption (PKCS#1 v1.5) for RSA keys. Meltemi's CA uses only the key; the SAN is
+ * sent as Istio's agent sends it. Throws MESH_USAGE for another key type, mismatched keys or a
+ * URI that is not printable ASCII.
+ */
+export function createCsr(options: CsrOptions): string {
+  const { privateKey, publicKey } = options;
+  if (privateKey.type !== 'private' || publicKey.type !== 'public') throw new MeshError('MESH_USAGE', 'createCsr needs a private key and a public key');
+  const algorithm = signatureAlgorithm(privateKey);
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  // A request whose key is not the signer's would fail at the CA; say so here instead.
+  if (!createPublicKey(privateKey).export({ type: 'spki', format: 'der' }).equals(spki)) throw new MeshError('MESH_USAGE', 'CSR public key does not match the private key');
+
+  const uris = options.uriSans ?? [];
+  const bad = uris.find((u) => !URI_CHARS.test(u));
+  if (bad !== undefined) throw new MeshError('MESH_USAGE', `URI SAN ${JSON.stringify(bad)} is not printable ASCII`);
+  const attributes =
+    uris.length === 0 ? [] : [tlv(SEQUENCE, oid(OID_EXTENSION_REQUEST), tlv(SET, tlv(SEQUENCE, subjectAltNameExtension(uris))))];
+
+  const info = tlv(
+    SEQUENCE,
+    tlv(INTEGER, Buffer.from([0])), // version v1
+    tlv(SEQUENCE), // empty subject Name
+    spki,
+    tlv(ATTRIBUTES, ...attributes),
+  );
+  // node:crypto signs ECDSA in DER form by default and RSA with PKCS#1 v1.5 padding: what X.509 expects.
+  const signature = sign('sha256', info, privateKey);
+  const der = tlv(SEQUENCE, info, algorithm, tlv(BIT_STRING, Buffer.from([0]), signature));
+  const base64 = der.toString('base64').replace(/.{1,64}/g, '$&\n');
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${base64}-----END CERTIFICATE REQUEST-----\n`;
+}
