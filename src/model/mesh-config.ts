@@ -27,7 +27,16 @@ export interface MeshConfig {
   protocolDetectionTimeoutMs: number;
   /** Mesh-wide locality load balancing (Istio's meshConfig.localityLbSetting); unset: on, with failover by proximity. */
   localityLbSetting?: LocalityLbSetting;
+  /**
+   * How request paths are normalized before policy and routing see them (Istio's
+   * meshConfig.pathNormalization). Meltemi defaults to MERGE_SLASHES (Istio: BASE, which leaves
+   * `//admin` past a `/admin` policy); every mode but DECODE_AND_MERGE_SLASHES refuses escaped slashes.
+   */
+  pathNormalization: PathNormalizationMode;
 }
+
+export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+const PATH_NORMALIZATION_MODES: ReadonlySet<string> = new Set(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']);
 
 export const DEFAULT_MESH_CONFIG: Readonly<MeshConfig> = Object.freeze({
   rootNamespace: 'istio-system',
@@ -41,6 +50,7 @@ export const DEFAULT_MESH_CONFIG: Readonly<MeshConfig> = Object.freeze({
   inboundPort: 15006,
   defaultIdleTimeoutMs: 3_600_000,
   protocolDetectionTimeoutMs: 100,
+  pathNormalization: 'MERGE_SLASHES',
 });
 
 export function meshConfig(overrides: Partial<MeshConfig> = {}): MeshConfig {
@@ -70,5 +80,8 @@ export function meshConfigFromControlPlane(namespace: string, spec: unknown): Me
   const timeout = str(['proxy', 'networking', 'connectionTimeout']);
   const ms = timeout === undefined ? undefined : parseGoDurationMs(timeout);
   if (ms !== undefined && ms > 0) out.connectTimeoutMs = ms;
+  // Maistra passes techPreview.meshConfig through to Istio's mesh config.
+  const normalization = str(['techPreview', 'meshConfig', 'pathNormalization', 'normalization']);
+  if (normalization !== undefined && PATH_NORMALIZATION_MODES.has(normalization)) out.pathNormalization = normalization as PathNormalizationMode;
   return out;
 }

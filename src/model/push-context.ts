@@ -1,9 +1,12 @@
 // The contract of a PushContext: one immutable, indexed view of config + registry per push, read by every generator.
+import type { AuthorizationPolicySpec } from '../api/kinds/authorization-policy.js';
 import type { DestinationRuleSpec } from '../api/kinds/destination-rule.js';
 import type { GatewayServer } from '../api/kinds/gateway.js';
+import type { RequestAuthenticationSpec } from '../api/kinds/request-authentication.js';
 import type { SidecarSpec } from '../api/kinds/sidecar.js';
 import type { VirtualServiceSpec } from '../api/kinds/virtual-service.js';
 import type { Endpoint, RegistrySnapshot, Service } from '../registry/types.js';
+import type { JwksSnapshot } from './jwks.js';
 import type { MeshConfig } from './mesh-config.js';
 import type { Proxy } from './proxy.js';
 
@@ -84,6 +87,28 @@ export interface EffectivePeerAuthentication {
   policies: readonly ConfigMeta[];
 }
 
+/** An AuthorizationPolicy as generators read it. */
+export interface AuthorizationPolicyConfig extends ConfigMeta {
+  spec: AuthorizationPolicySpec;
+}
+
+/**
+ * The AuthorizationPolicies in force for one workload, by action (`action` absent is ALLOW). Each
+ * list holds root-namespace policies first, then the workload namespace's, oldest first within a
+ * namespace. All lists empty: no policy applies, so nothing is checked and everything is allowed.
+ */
+export interface WorkloadAuthorizationPolicies {
+  deny: readonly AuthorizationPolicyConfig[];
+  allow: readonly AuthorizationPolicyConfig[];
+  /** Meltemi extension (AUDIT is Istio 1.7+ API): matches are logged, nothing is decided. */
+  audit: readonly AuthorizationPolicyConfig[];
+}
+
+/** A RequestAuthentication as generators read it. */
+export interface RequestAuthenticationConfig extends ConfigMeta {
+  spec: RequestAuthenticationSpec;
+}
+
 /** Something worth telling an operator about a push (a conflict, an unresolvable reference). */
 export interface PushMessage {
   level: 'Warning' | 'Error';
@@ -127,6 +152,25 @@ export interface PushContext {
    * alone (workload-level policies ignored): what a client can infer about a service's servers.
    */
   namespaceMtlsMode(namespace: string): PeerMtlsMode;
+  /**
+   * The AuthorizationPolicies in force for a workload of `namespace` with `labels`: a sidecar's
+   * inbound side or a gateway (Istio 1.6 applies them to both). Frozen; workloads selected by the
+   * same policies get the same object.
+   */
+  authorizationPolicies(namespace: string, labels: Readonly<Record<string, string>>): WorkloadAuthorizationPolicies;
+  /**
+   * The RequestAuthentications applying to a workload of `namespace` with `labels` (a sidecar's
+   * inbound side or a gateway): the workload namespace's, then the root namespace's, oldest first
+   * within each; a policy with a selector applies when its labels are among the workload's.
+   * Every one contributes its JWT rules. Frozen.
+   */
+  requestAuthentications(namespace: string, labels: Readonly<Record<string, string>>): readonly RequestAuthenticationConfig[];
+  /**
+   * The remote JWT key sets as the control plane held them when this push was built (fetched
+   * off the push path by the JWKS resolver); a key set not fetched reads as one that verifies no
+   * token.
+   */
+  readonly jwks: JwksSnapshot;
   /** Endpoints whose address is one of the proxy's IPs (the services it serves, for inbound config). */
   inboundEndpoints(proxy: Proxy): readonly Endpoint[];
 }

@@ -35,6 +35,11 @@ export const Tunables = {
     'Quiet period before a push when only endpoints changed, in ms (at most MELTEMI_DEBOUNCE_AFTER_MS; changes arriving during a push are merged into the next).',
   ),
   debounceMaxMs: intTunable('MELTEMI_DEBOUNCE_MAX_MS', 10_000, 'Longest a push waits while changes keep arriving, in ms (Istio PILOT_DEBOUNCE_MAX).', 1),
+  jwksAllowLoopback: intTunable(
+    'MELTEMI_JWKS_ALLOW_LOOPBACK',
+    0,
+    'Control plane: 1 lets RequestAuthentication key sets (jwksUri, OpenID discovery) be fetched from loopback addresses, for tests and single-machine development; 0 refuses them (SSRF guard).',
+  ),
   proxyOptimizeForSize: intTunable(
     'MELTEMI_PROXY_OPTIMIZE_FOR_SIZE',
     0,

@@ -8,6 +8,7 @@ import { proxyFromNode, type NodeLocality, type Proxy } from '../model/proxy.js'
 import type { PushContext } from '../model/push-context.js';
 import type { Service } from '../registry/types.js';
 import { MetricsRegistry, type Counter, type Gauge, type Histogram } from '../shared/metrics.js';
+import { identityOfSubjectAltName } from '../shared/spiffe.js';
 import { classifyRequest } from './ack-nack.js';
 import { mergePushRequests } from './debounce.js';
 import { envoyConfigDump, type TypeDump } from './config-dump.js';
@@ -398,6 +399,17 @@ export class AdsServer {
     if (typeof proxy === 'string') {
       this.fail(conn, grpc.status.INVALID_ARGUMENT, proxy);
       return false;
+    }
+    // Over mTLS (the secure xDS port) a proxy may only ask for its own namespace's configuration,
+    // as istiod checks the caller's identity against the node.
+    const auth = typeof conn.call.getAuthContext === 'function' ? conn.call.getAuthContext() : undefined;
+    const peer = auth?.sslPeerCertificate;
+    if (peer && Object.keys(peer).length > 0) {
+      const id = identityOfSubjectAltName(peer.subjectaltname);
+      if (typeof id === 'string' || id.namespace !== proxy.namespace) {
+        this.fail(conn, grpc.status.PERMISSION_DENIED, `the client certificate (${typeof id === 'string' ? id : id.spiffeId}) may not receive configuration for namespace ${proxy.namespace}`);
+        return false;
+      }
     }
     conn.proxy = proxy;
     conn.generators = proxy.generator === 'grpc' ? (this.options.grpcGenerators ?? grpcGenerators) : (this.options.envoyGenerators ?? envoyGenerators);

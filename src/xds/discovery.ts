@@ -2,12 +2,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { isIP } from 'node:net';
 import { applyProfiles } from '../api/smcp-profiles.js';
+import { SECURITY_GROUP } from '../api/kinds/security-types.js';
 import type { SmcpV2Spec } from '../api/kinds/service-mesh-control-plane.js';
 import { FileStore } from '../config/file-store.js';
 import { formatFinding, type Finding } from '../config/findings.js';
 import type { ConfigEvent, ConfigStore } from '../config/store.js';
 import { meshConfig, meshConfigFromControlPlane, type MeshConfig } from '../model/mesh-config.js';
 import { buildPushContext, withEndpointsOf } from '../model/push/build-push-context.js';
+import { jwksSourcesOf } from '../model/push/request-authentication.js';
 import type { PushContext } from '../model/push-context.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import { MeshError } from '../shared/errors.js';
@@ -15,6 +17,7 @@ import { MetricsRegistry } from '../shared/metrics.js';
 import { AdsServer, type XdsLogger } from './ads-server.js';
 import { Debouncer } from './debounce.js';
 import { DebugServer } from './debug-server.js';
+import { JwksResolver } from './jwks-resolver.js';
 import type { PushRequest } from './types.js';
 
 /** Kinds the registry owns; their changes reach pushes through registry events, not config events. */
@@ -41,6 +44,11 @@ export interface DiscoveryOptions {
   debounceMaxMs?: number;
   /** Quiet period for endpoint-only changes (default MELTEMI_DEBOUNCE_EDS_AFTER_MS). */
   debounceEdsAfterMs?: number;
+  /**
+   * Fetches the remote key sets of RequestAuthentications. Default: one owned (and closed) by
+   * this Discovery, with the default limits; tests pass their own (a fake DNS, loopback allowed).
+   */
+  jwksResolver?: JwksResolver;
 }
 
 function isLoopback(host: string): boolean {
@@ -71,9 +79,16 @@ export class Discovery {
   private readonly debouncer: Debouncer;
   private readonly fileStore?: FileStore;
   private readonly unsubscribe: Array<() => void> = [];
+  /** The JWKS resolver pushes are built with; owned unless passed in the options. */
+  readonly jwks: JwksResolver;
+  private readonly ownsJwks: boolean;
   private push: PushContext | undefined;
   private pushCount = 0;
   xdsAddress = '';
+  /** host:port of xDS over mutual TLS, once `serveSecureXds` ran. */
+  secureXdsAddress = '';
+  private secureBinding: string | undefined;
+  private closed = false;
   debugAddress = '';
 
   constructor(private readonly options: DiscoveryOptions) {
@@ -98,6 +113,13 @@ export class Discovery {
       maxMs: options.debounceMaxMs,
       edsAfterMs: options.debounceEdsAfterMs,
     });
+    this.ownsJwks = options.jwksResolver === undefined;
+    this.jwks = options.jwksResolver ?? new JwksResolver({ logger: options.logger, metrics: this.metrics });
+  }
+
+  /** Tells the JWKS resolver which key sets the stored RequestAuthentications need (new ones start fetching). */
+  private trackJwks(): void {
+    this.jwks.track(jwksSourcesOf(this.store.list({ kind: 'RequestAuthentication', group: SECURITY_GROUP })));
   }
 
   /** The PushContext being served. */
@@ -119,8 +141,12 @@ export class Discovery {
     }
     this.unsubscribe.push(
       this.store.watch((e: ConfigEvent) => {
+        // A new jwksUri starts fetching now, so the keys may be in by the time the debounced push runs.
+        if (e.resource.kind === 'RequestAuthentication') this.trackJwks();
         if (!REGISTRY_KINDS.has(e.resource.kind)) this.debouncer.enqueue({ full: true, configKinds: new Set([e.resource.kind]) });
       }),
+      // Keys fetched or changed (first fetch, rotation, staleness): a push like a RequestAuthentication edit's.
+      this.jwks.onChange(() => this.debouncer.enqueue({ full: true, configKinds: new Set(['RequestAuthentication']) })),
       this.registry.onChange((change) => this.debouncer.enqueue(change.kind === 'endpoints' ? { full: false, edsHosts: change.hostnames } : { full: true })),
     );
     await this.pushNow({ full: true });
@@ -139,18 +165,49 @@ export class Discovery {
   private async pushNow(request: PushRequest): Promise<void> {
     const version = `${new Date().toISOString()}/${++this.pushCount}`;
     const registry = this.registry.snapshot();
-    // Only endpoints changed: keep the config indexes and Sidecar scopes of the last push.
-    const push = (!request.full && this.push && withEndpointsOf(this.push, registry, version)) || buildPushContext(this.store, registry, meshConfigOf(this.store, this.options.mesh), version);
+    // Only endpoints changed: keep the config indexes, Sidecar scopes and JWT keys of the last push.
+    let push = !request.full && this.push ? withEndpointsOf(this.push, registry, version) : undefined;
+    if (!push) {
+      // The push reads the resolver's cache as it is now; fetches it starts finish later and push again.
+      this.trackJwks();
+      push = buildPushContext(this.store, registry, meshConfigOf(this.store, this.options.mesh), version, { jwks: this.jwks.snapshot() });
+    }
     this.push = push;
     for (const m of push.messages) this.options.logger?.warn(`${m.resource}: ${m.message}`, { level: m.level });
     await this.ads.setPushContext(push, request);
   }
 
   /** Stops listening, closes every stream, and stops watching. */
+  /**
+   * Also serves xDS over mutual TLS (Istio's secure port; Meltemi uses 15011, as Istio ≤1.5 did):
+   * proxies present workload certificates, and each may only receive its own namespace's
+   * configuration. `credentials` must require and verify client certificates. After `start`.
+   */
+  async serveSecureXds(host: string, port: number, credentials: grpc.ServerCredentials): Promise<string> {
+    const h = host.includes(':') ? `[${host}]` : host;
+    const bound = await new Promise<number>((resolve, reject) => this.grpcServer.bindAsync(`${h}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    this.secureBinding = `${h}:${bound}`;
+    this.secureXdsAddress = `${host}:${bound}`;
+    return this.secureXdsAddress;
+  }
+
+  /**
+   * Serves the secure xDS port with new credentials (a reissued serving certificate, a rotated
+   * root): the port is unbound and bound again; connected proxies reconnect with backoff.
+   */
+  async rebindSecureXds(credentials: grpc.ServerCredentials): Promise<void> {
+    const binding = this.secureBinding;
+    if (binding === undefined || this.closed) return;
+    this.grpcServer.unbind(binding);
+    await new Promise<number>((resolve, reject) => this.grpcServer.bindAsync(binding, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     this.debouncer.close();
     for (const u of this.unsubscribe) u();
     this.registry.close();
+    if (this.ownsJwks) this.jwks.close();
     this.fileStore?.close();
     await this.debug.close();
     // ADS streams never end on their own; proxies reconnect elsewhere (or later) with backoff.

@@ -106,7 +106,7 @@ test('no PeerAuthentication: PERMISSIVE — per port an mTLS chain on tls + mesh
     commonTlsContext: {
       tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2' },
       tlsCertificateSdsSecretConfigs: [sds('default')],
-      combinedValidationContext: { defaultValidationContext: {}, validationContextSdsSecretConfig: sds('ROOTCA') },
+      combinedValidationContext: { defaultValidationContext: { matchTypedSubjectAltNames: [{ sanType: 'URI', matcher: { prefix: 'spiffe://cluster.local/' } }] }, validationContextSdsSecretConfig: sds('ROOTCA') },
       alpnProtocols: ['h2', 'http/1.1'],
     },
     requireClientCertificate: { value: true },

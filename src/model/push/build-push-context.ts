@@ -4,13 +4,16 @@ import { NETWORKING_GROUP } from '../../api/kinds/networking-types.js';
 import { SECURITY_GROUP } from '../../api/kinds/security-types.js';
 import type { ConfigStore } from '../../config/store.js';
 import type { Endpoint, RegistrySnapshot, Service } from '../../registry/types.js';
+import { NO_JWKS, type JwksSnapshot } from '../jwks.js';
 import type { MeshConfig } from '../mesh-config.js';
 import type { Proxy } from '../proxy.js';
-import type { DestinationRuleConfig, EffectivePeerAuthentication, MergedGateway, PeerMtlsMode, PushContext, PushMessage, SidecarScope, VirtualServiceConfig } from '../push-context.js';
+import type { DestinationRuleConfig, EffectivePeerAuthentication, MergedGateway, PeerMtlsMode, PushContext, PushMessage, RequestAuthenticationConfig, SidecarScope, VirtualServiceConfig, WorkloadAuthorizationPolicies } from '../push-context.js';
+import { AuthorizationPolicyIndex } from './authorization-policy.js';
 import { compareByCreation, isVisible, labelsKey, selectorMatches, visibilityOf, type Visibility } from './config-meta.js';
 import { DestinationRuleIndex } from './destination-rule-index.js';
 import { GatewayIndex } from './gateway-merge.js';
 import { PeerAuthenticationIndex } from './peer-authentication.js';
+import { RequestAuthenticationIndex } from './request-authentication.js';
 import { SidecarIndex, defaultScope, scopeKey, sidecarScope, type ScopeInputs, type ScopeState } from './sidecar-scope.js';
 import { MESH_GATEWAY, VirtualServiceIndex } from './virtual-service-index.js';
 
@@ -18,12 +21,15 @@ const EMPTY: readonly Endpoint[] = Object.freeze([]);
 
 /**
  * Builds the PushContext for one push. Reads `store` once (VirtualService, DestinationRule,
- * Gateway, Sidecar of networking.istio.io; PeerAuthentication of security.istio.io) and keeps no
- * reference to it, so later store changes never show through; `registry` is an immutable snapshot. Indexes are built eagerly; per-proxy
+ * Gateway, Sidecar of networking.istio.io; PeerAuthentication and AuthorizationPolicy of
+ * security.istio.io) and keeps no reference to it, so later store changes never show through;
+ * `registry` is an immutable snapshot. Indexes are built eagerly; per-proxy
  * answers are computed on first use and cached per (namespace, Sidecar) or per label set, so many
  * proxies share the work. Everything returned is frozen. `version` must differ between pushes.
+ * RequestAuthentications are read too; `options.jwks` is the JWKS resolver's snapshot of the
+ * remote key sets they name (without it every remote key set fails closed).
  */
-export function buildPushContext(store: ConfigStore, registry: RegistrySnapshot, mesh: MeshConfig, version: string): PushContext {
+export function buildPushContext(store: ConfigStore, registry: RegistrySnapshot, mesh: MeshConfig, version: string, options: { jwks?: JwksSnapshot } = {}): PushContext {
   const list = (kind: string) => store.list({ kind, group: NETWORKING_GROUP });
   const frozenMesh = Object.freeze({ ...mesh, trustDomainAliases: Object.freeze([...mesh.trustDomainAliases]) as string[] });
   const configs = {
@@ -32,6 +38,9 @@ export function buildPushContext(store: ConfigStore, registry: RegistrySnapshot,
     gateways: list('Gateway'),
     sidecars: list('Sidecar'),
     peerAuthentications: store.list({ kind: 'PeerAuthentication', group: SECURITY_GROUP }),
+    authorizationPolicies: store.list({ kind: 'AuthorizationPolicy', group: SECURITY_GROUP }),
+    requestAuthentications: store.list({ kind: 'RequestAuthentication', group: SECURITY_GROUP }),
+    jwks: options.jwks,
   };
   return new PushContextImpl(new ConfigView(configs, registry.services, frozenMesh), registry, frozenMesh, version);
 }
@@ -43,6 +52,10 @@ export interface PushConfigs {
   gateways: readonly Resource[];
   sidecars: readonly Resource[];
   peerAuthentications: readonly Resource[];
+  authorizationPolicies: readonly Resource[];
+  requestAuthentications?: readonly Resource[];
+  /** The remote JWT key sets as of this push (default: none fetched, every one fails closed). */
+  jwks?: JwksSnapshot;
 }
 
 /**
@@ -67,6 +80,9 @@ class ConfigView {
   readonly gw: GatewayIndex;
   readonly sidecars: SidecarIndex;
   readonly peerAuthn: PeerAuthenticationIndex;
+  readonly authz: AuthorizationPolicyIndex;
+  readonly requestAuthn: RequestAuthenticationIndex;
+  readonly jwks: JwksSnapshot;
   /** The registry's services by hostname; when a snapshot holds several, the oldest (Kubernetes first) wins. */
   readonly byHostname = new Map<string, { service: Service; visibility: Visibility }>();
   readonly visibleByNamespace = new Map<string, readonly Service[]>();
@@ -82,6 +98,9 @@ class ConfigView {
     this.gw = new GatewayIndex(configs.gateways);
     this.sidecars = new SidecarIndex(configs.sidecars, mesh.rootNamespace);
     this.peerAuthn = new PeerAuthenticationIndex(configs.peerAuthentications, mesh.rootNamespace);
+    this.authz = new AuthorizationPolicyIndex(configs.authorizationPolicies, mesh.rootNamespace);
+    this.requestAuthn = new RequestAuthenticationIndex(configs.requestAuthentications ?? [], mesh.rootNamespace);
+    this.jwks = configs.jwks ?? NO_JWKS;
     this.messages = Object.freeze([...this.vs.messages, ...this.dr.messages, ...this.gw.messages].map((m) => Object.freeze(m)));
     this.scopeInputs = {
       mesh,
@@ -130,6 +149,7 @@ class ConfigView {
 
 class PushContextImpl implements PushContext {
   readonly messages: readonly PushMessage[];
+  readonly jwks: JwksSnapshot;
   private readonly subsetCache = new Map<string, readonly Endpoint[]>();
   /** Built on first use; a holder object, since the context itself is frozen. */
   private readonly lazy: { inboundByAddress?: ReadonlyMap<string, readonly Endpoint[]> } = {};
@@ -142,6 +162,7 @@ class PushContextImpl implements PushContext {
     readonly version: string,
   ) {
     this.messages = view.messages;
+    this.jwks = view.jwks;
     Object.freeze(this);
   }
 
@@ -196,6 +217,14 @@ class PushContextImpl implements PushContext {
 
   namespaceMtlsMode(namespace: string): PeerMtlsMode {
     return this.view.peerAuthn.namespaceMode(namespace);
+  }
+
+  requestAuthentications(namespace: string, labels: Readonly<Record<string, string>>): readonly RequestAuthenticationConfig[] {
+    return this.view.requestAuthn.forWorkload(namespace, labels);
+  }
+
+  authorizationPolicies(namespace: string, labels: Readonly<Record<string, string>>): WorkloadAuthorizationPolicies {
+    return this.view.authz.forWorkload(namespace, labels);
   }
 
   inboundEndpoints(proxy: Proxy): readonly Endpoint[] {

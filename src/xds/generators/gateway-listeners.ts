@@ -2,6 +2,7 @@
 import type { Proxy } from '../../model/proxy.js';
 import type { GatewayServerConfig, PushContext } from '../../model/push-context.js';
 import type { Service } from '../../registry/types.js';
+import { authorizationFilters, type AuthorizationFilters } from './authorization.js';
 import { listenerName } from './cluster-names.js';
 import { downstreamTransportSocket } from './downstream-tls.js';
 import { address, type Msg } from './envoy-values.js';
@@ -9,6 +10,7 @@ import { filterChain, listenerFiltersFor, mergeChains, type ChainSpec } from './
 import { gatewayRef, isHttpsTerminating, isPassthrough, serverExposes, serverProtocol, serverRouteName, sniHosts } from './gateway-servers.js';
 import { httpConnectionManager } from './http-connection-manager.js';
 import { isHttp } from './port-protocol.js';
+import { requestAuthenticationFilters } from './request-authentication.js';
 import { sourceMatches } from './route-action.js';
 import { tcpProxyForRoutes } from './tcp-proxy.js';
 import type { VirtualServiceConfig } from '../../model/push-context.js';
@@ -27,6 +29,8 @@ interface Ctx {
   proxy: Proxy;
   push: PushContext;
   lookup: (host: string) => Service | undefined;
+  /** The gateway's RBAC filters: HTTP ones in every connection manager, network ones before every tcp_proxy. */
+  authz: AuthorizationFilters;
 }
 
 /** Istio's buildGatewayNetworkFiltersFromTCPRoutes: the first `tcp` rule of a bound VirtualService exposed by this server that applies. */
@@ -54,15 +58,15 @@ function passthroughChains(ctx: Ctx, sc: GatewayServerConfig): ChainSpec[] {
       for (const m of tls.match ?? []) {
         if (!l4Applies(sc, vs, m, ctx.proxy)) continue;
         const f = tcpProxyForRoutes(tls.route ?? [], vs, port, ctx.push.mesh.clusterDomain, ctx.lookup);
-        if (f) out.push({ serverNames: m.sniHosts ?? [], filters: [f] });
+        if (f) out.push({ serverNames: m.sniHosts ?? [], filters: [...ctx.authz.tcp, f] });
       }
     }
   }
   return out;
 }
 
-function hcmChain(sc: GatewayServerConfig, listenPort: number, tls: boolean): ChainSpec {
-  const chain: ChainSpec = { filters: [httpConnectionManager({ kind: 'gateway', statPrefix: `outbound_${WILDCARD}_${listenPort}`, rds: serverRouteName(sc) })] };
+function hcmChain(ctx: Ctx, sc: GatewayServerConfig, listenPort: number, tls: boolean): ChainSpec {
+  const chain: ChainSpec = { filters: [httpConnectionManager({ kind: 'gateway', statPrefix: `outbound_${WILDCARD}_${listenPort}`, rds: serverRouteName(sc), authz: ctx.authz.http, authn: requestAuthenticationFilters(ctx.proxy, ctx.push), pathNormalization: ctx.push.mesh.pathNormalization })] };
   if (tls) {
     chain.serverNames = sniHosts(sc);
     chain.transportSocket = downstreamTransportSocket(sc);
@@ -75,15 +79,15 @@ function hcmChain(sc: GatewayServerConfig, listenPort: number, tls: boolean): Ch
  * supported: Maistra 2.0 has no multi-cluster.
  */
 function serverChains(ctx: Ctx, sc: GatewayServerConfig, listenPort: number): ChainSpec[] {
-  if (isHttpsTerminating(sc)) return [hcmChain(sc, listenPort, true)];
+  if (isHttpsTerminating(sc)) return [hcmChain(ctx, sc, listenPort, true)];
   if (!sc.server.tls) {
     const f = tcpRouteFilter(ctx, sc);
-    return f ? [{ filters: [f] }] : [];
+    return f ? [{ filters: [...ctx.authz.tcp, f] }] : [];
   }
   if (!isPassthrough(sc)) {
     // TLS terminated, then opaque TCP to the VirtualService's tcp route.
     const f = tcpRouteFilter(ctx, sc);
-    return f ? [{ serverNames: sniHosts(sc), transportSocket: downstreamTransportSocket(sc), filters: [f] }] : [];
+    return f ? [{ serverNames: sniHosts(sc), transportSocket: downstreamTransportSocket(sc), filters: [...ctx.authz.tcp, f] }] : [];
   }
   if (sc.server.tls.mode === 'AUTO_PASSTHROUGH') return [];
   const chains = passthroughChains(ctx, sc);
@@ -92,7 +96,7 @@ function serverChains(ctx: Ctx, sc: GatewayServerConfig, listenPort: number): Ch
   // port dead when a VirtualService gives it a `tcp` route instead (the form older Istio egress
   // tasks use). Forward the server's SNI hosts along that route rather than dropping the traffic.
   const f = tcpRouteFilter(ctx, sc);
-  return f ? [{ serverNames: sniHosts(sc), filters: [f] }] : [];
+  return f ? [{ serverNames: sniHosts(sc), filters: [...ctx.authz.tcp, f] }] : [];
 }
 
 /**
@@ -111,13 +115,15 @@ export function gatewayListenPort(proxy: Proxy, push: PushContext, port: number)
  * adds chains: terminating HTTPS by SNI with its certificate (RDS `https.…`), TLS passthrough by
  * SNI to its `tls` routes, TCP to its `tcp` route. Chains whose match repeats an earlier one are
  * dropped (Envoy rejects the listener otherwise), and a port left without chains gets no listener.
+ * AuthorizationPolicies selecting the gateway guard every chain: RBAC HTTP filters in connection
+ * managers, RBAC network filters before tcp_proxy.
  */
 export function gatewayListeners(proxy: Proxy, push: PushContext): Msg[] {
   const merged = push.mergedGateway(proxy);
   if (!merged) return [];
   const byName = new Map<string, Service>();
   for (const s of push.sidecarScope(proxy).services) if (!byName.has(s.hostname)) byName.set(s.hostname, s);
-  const ctx: Ctx = { proxy, push, lookup: (h) => byName.get(h) };
+  const ctx: Ctx = { proxy, push, lookup: (h) => byName.get(h), authz: authorizationFilters(proxy, push) };
   const out: Msg[] = [];
   const ports = [...merged.serversByPort.keys()].sort((a, b) => a - b);
   const unprivileged = typeof proxy.metadata.UNPRIVILEGED_POD === 'string' && proxy.metadata.UNPRIVILEGED_POD !== '';
@@ -129,7 +135,7 @@ export function gatewayListeners(proxy: Proxy, push: PushContext): Msg[] {
     // An unprivileged gateway pod cannot bind below 1024: skip ports its Service does not map higher (Istio's UNPRIVILEGED_POD).
     if (unprivileged && listenPort < 1024) continue;
     let chains: ChainSpec[] = [];
-    if (isHttp(serverProtocol(servers[0]!))) chains = [hcmChain(servers[0]!, listenPort, false)];
+    if (isHttp(serverProtocol(servers[0]!))) chains = [hcmChain(ctx, servers[0]!, listenPort, false)];
     else for (const sc of servers) chains = mergeChains(chains, serverChains(ctx, sc, listenPort));
     const name = listenerName(WILDCARD, listenPort);
     if (chains.length === 0 || seenListeners.has(name)) continue;

@@ -1,12 +1,18 @@
 // The HTTP connection manager network filter of sidecar outbound, sidecar inbound and gateway filter chains.
+import { DEFAULT_MESH_CONFIG, type PathNormalizationMode } from '../../model/mesh-config.js';
 import { adsConfigSource, boolValue, Filters, typedFilter, ZERO_DURATION, type Msg } from './envoy-values.js';
 
 /** Server header Istio's proxies send. */
 export const SERVER_NAME = 'istio-envoy';
 
-/** The HTTP filters every connection manager runs: CORS and fault act only on routes that configure them, then the router. */
-export function httpFilters(): Msg[] {
-  return [typedFilter(Filters.cors), typedFilter(Filters.fault), typedFilter(Filters.router)];
+/**
+ * The HTTP filters of a connection manager: `authn` first (jwt_authn and istio_authn of sidecar
+ * inbound and gateway chains, request-authentication.ts), so that `authz` (their RBAC filters,
+ * authorization.ts) can read the request principal; then the ones every connection manager runs:
+ * CORS and fault, which act only on routes that configure them, then the router.
+ */
+export function httpFilters(authz: readonly Msg[] = [], authn: readonly Msg[] = []): Msg[] {
+  return [...authn, ...authz, typedFilter(Filters.cors), typedFilter(Filters.fault), typedFilter(Filters.router)];
 }
 
 export interface HcmOptions {
@@ -18,6 +24,30 @@ export interface HcmOptions {
   kind: 'outbound' | 'inbound' | 'gateway';
   /** Inbound HTTP/2 and gRPC ports accept HTTP/2 explicitly. */
   http2?: boolean;
+  /** RBAC HTTP filters (inbound and gateway only), placed before cors, fault and the router. */
+  authz?: readonly Msg[];
+  /** RequestAuthentication's jwt_authn and istio_authn (inbound and gateway only), placed before everything. */
+  authn?: readonly Msg[];
+  /** The mesh's path normalization (inbound and gateway, where policy is enforced); outbound only resolves dot segments. */
+  pathNormalization?: PathNormalizationMode;
+}
+
+/**
+ * Envoy's path settings for Istio's pathNormalization modes. Escaped slashes are refused unless the
+ * mode decodes them, so a policy on `/admin` cannot be walked around with `%2F` (CVE-2021-31920);
+ * NONE is the operator's explicit opt-out.
+ */
+function pathFields(mode: PathNormalizationMode): Msg {
+  switch (mode) {
+    case 'NONE':
+      return { normalizePath: boolValue(false), mergeSlashes: false, pathWithEscapedSlashesAction: 'KEEP_UNCHANGED' };
+    case 'BASE':
+      return { normalizePath: boolValue(true), mergeSlashes: false, pathWithEscapedSlashesAction: 'REJECT_REQUEST' };
+    case 'MERGE_SLASHES':
+      return { normalizePath: boolValue(true), mergeSlashes: true, pathWithEscapedSlashesAction: 'REJECT_REQUEST' };
+    case 'DECODE_AND_MERGE_SLASHES':
+      return { normalizePath: boolValue(true), mergeSlashes: true, pathWithEscapedSlashesAction: 'UNESCAPE_AND_FORWARD' };
+  }
 }
 
 /**
@@ -30,8 +60,8 @@ export function httpConnectionManager(o: HcmOptions): Msg {
   const hcm: Msg = {
     statPrefix: o.statPrefix,
     codecType: 'AUTO',
-    httpFilters: httpFilters(),
-    normalizePath: boolValue(true),
+    httpFilters: httpFilters(o.authz, o.authn),
+    ...(o.kind === 'outbound' ? { normalizePath: boolValue(true) } : pathFields(o.pathNormalization ?? DEFAULT_MESH_CONFIG.pathNormalization)),
     useRemoteAddress: boolValue(o.kind === 'gateway'),
     upgradeConfigs: [{ upgradeType: 'websocket' }],
     streamIdleTimeout: { ...ZERO_DURATION },

@@ -1,6 +1,7 @@
 // Sidecar inbound listeners: virtualInbound (15006) with filter chains per workload port and passthrough chains (per PeerAuthentication mode), plus bound Sidecar ingress listeners.
 import type { Proxy } from '../../model/proxy.js';
 import type { PushContext } from '../../model/push-context.js';
+import { authorizationFilters, type AuthorizationFilters } from './authorization.js';
 import { BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER_IPV4, VIRTUAL_INBOUND_LISTENER, domainName, inboundCluster, listenerName } from './cluster-names.js';
 import { address, boolValue, Filters, typedFilter, uint32, type Msg } from './envoy-values.js';
 import { filterChain } from './filter-chains.js';
@@ -8,6 +9,7 @@ import { httpConnectionManager } from './http-connection-manager.js';
 import { inboundPorts, type InboundPort } from './inbound-ports.js';
 import { inboundChainsFor, inboundListenerFilters, type InboundDestination } from './inbound-tls.js';
 import { isHttp, isHttp2 } from './port-protocol.js';
+import { requestAuthenticationFilters } from './request-authentication.js';
 import { defaultInboundRoute } from './route-action.js';
 import { tcpProxy } from './tcp-proxy.js';
 
@@ -24,22 +26,31 @@ export function inboundRouteConfiguration(proxy: Proxy, p: InboundPort): Msg {
   };
 }
 
-/** The network filters of one inbound port: an HTTP connection manager for HTTP protocols, else tcp_proxy. */
-function inboundFilters(proxy: Proxy, p: InboundPort, statPrefix: string): Msg[] {
+/**
+ * The network filters of one inbound port: an HTTP connection manager (with the RBAC HTTP filters)
+ * for HTTP protocols, else the RBAC network filters then tcp_proxy.
+ */
+function inboundFilters(proxy: Proxy, push: PushContext, p: InboundPort, statPrefix: string, authz: AuthorizationFilters, authn: readonly Msg[]): Msg[] {
   if (isHttp(p.protocol)) {
-    return [httpConnectionManager({ kind: 'inbound', statPrefix, routeConfig: inboundRouteConfiguration(proxy, p), http2: isHttp2(p.protocol) })];
+    return [
+      httpConnectionManager({ kind: 'inbound', statPrefix, routeConfig: inboundRouteConfiguration(proxy, p), http2: isHttp2(p.protocol), authz: authz.http, authn, pathNormalization: push.mesh.pathNormalization }),
+    ];
   }
-  return [tcpProxy(inboundCluster(p.port))];
+  return [...authz.tcp, tcpProxy(inboundCluster(p.port))];
 }
 
-/** A workload port as an inbound destination: its protocol's filters, or tcp_proxy to the application for opaque TLS. */
-function portDestination(proxy: Proxy, p: InboundPort, name: string, statPrefix: string, match: Msg): InboundDestination {
+/**
+ * A workload port as an inbound destination: its protocol's filters, or tcp_proxy to the
+ * application for opaque TLS, which AuthorizationPolicy guards as TCP (HTTP-only rules of ALLOW
+ * policies then match nothing).
+ */
+function portDestination(proxy: Proxy, push: PushContext, p: InboundPort, name: string, statPrefix: string, match: Msg, authz: AuthorizationFilters, authn: readonly Msg[]): InboundDestination {
   return {
     name,
     match,
     http: isHttp(p.protocol),
-    filters: () => inboundFilters(proxy, p, statPrefix),
-    opaqueFilters: () => [tcpProxy(inboundCluster(p.port))],
+    filters: () => inboundFilters(proxy, push, p, statPrefix, authz, authn),
+    opaqueFilters: () => [...authz.tcp, tcpProxy(inboundCluster(p.port))],
   };
 }
 
@@ -56,19 +67,21 @@ function portDestination(proxy: Proxy, p: InboundPort, name: string, statPrefix:
  */
 export function virtualInboundListener(proxy: Proxy, push: PushContext): Msg {
   const peer = push.peerAuthentication(proxy.namespace, proxy.labels);
+  const authz = authorizationFilters(proxy, push);
   const chains: Msg[] = [filterChain({ name: 'virtualInbound-blackhole', destinationPort: push.mesh.inboundPort, filters: [tcpProxy(BLACKHOLE_CLUSTER)] })];
   for (const p of inboundPorts(proxy, push)) {
     if (p.captureMode === 'NONE') continue;
     const name = `inbound_${WILDCARD}_${p.port}`;
-    chains.push(...inboundChainsFor(peer.modeFor(p.port), portDestination(proxy, p, name, name, { destinationPort: uint32(p.port) }), push.mesh));
+    chains.push(...inboundChainsFor(peer.modeFor(p.port), portDestination(proxy, push, p, name, name, { destinationPort: uint32(p.port) }, authz, requestAuthenticationFilters(proxy, push, p.port)), push.mesh));
   }
-  // The passthrough chains match every IPv4 destination explicitly, as Istio's do.
+  // The passthrough chains match every IPv4 destination explicitly, as Istio's do; Istio 1.6
+  // guards them with the RBAC network filters too, or an undeclared port would bypass policy.
   const passthrough: InboundDestination = {
     name: VIRTUAL_INBOUND_LISTENER,
     match: { prefixRanges: [{ addressPrefix: WILDCARD, prefixLen: uint32(0) }] },
     http: false,
-    filters: () => [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER_IPV4)],
-    opaqueFilters: () => [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER_IPV4)],
+    filters: () => [...authz.tcp, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER_IPV4)],
+    opaqueFilters: () => [...authz.tcp, tcpProxy(INBOUND_PASSTHROUGH_CLUSTER_IPV4)],
   };
   chains.push(...inboundChainsFor(peer.mode, passthrough, push.mesh));
   return {
@@ -89,10 +102,11 @@ export function boundInboundListeners(proxy: Proxy, push: PushContext): Msg[] {
   const bound = inboundPorts(proxy, push).filter((p) => p.captureMode === 'NONE');
   if (bound.length === 0) return [];
   const peer = push.peerAuthentication(proxy.namespace, proxy.labels);
+  const authz = authorizationFilters(proxy, push);
   return bound.map((p) => {
     const bind = p.bind || proxy.ipAddresses[0] || WILDCARD;
     const name = listenerName(bind, p.port);
-    const chains = inboundChainsFor(peer.modeFor(p.port), portDestination(proxy, p, name, `inbound_${name}`, {}), push.mesh);
+    const chains = inboundChainsFor(peer.modeFor(p.port), portDestination(proxy, push, p, name, `inbound_${name}`, {}, authz, requestAuthenticationFilters(proxy, push, p.port)), push.mesh);
     return { name, address: address(bind, p.port), ...inboundListenerFilters(chains, push.mesh), filterChains: chains, trafficDirection: 'INBOUND' };
   });
 }

@@ -19,11 +19,11 @@ export const TLS_TRANSPORT = 'tls';
 
 /**
  * URI SAN matchers accepting any SPIFFE identity of the mesh's trust domain or one of its aliases
- * (`spiffe://DOMAIN/` prefixes). Without aliases none are needed: every certificate the mesh root
- * signs is of the trust domain, and Istio 1.6 likewise checks only the root then.
+ * (`spiffe://DOMAIN/` prefixes). Always set, aliases or not: a root shared with another mesh (or a
+ * plugged-in CA that also signs for another domain) must not let that domain's workloads in
+ * (reliability-security §1 H3); Istio 1.6 left this to its authn filter.
  */
 export function trustDomainSanMatchers(mesh: MeshConfig): Msg[] {
-  if (mesh.trustDomainAliases.length === 0) return [];
   const domains = [...new Set([mesh.trustDomain, ...mesh.trustDomainAliases].filter((d) => d !== ''))];
   return domains.map((d) => ({ sanType: 'URI', matcher: { prefix: `spiffe://${d}/` } }));
 }

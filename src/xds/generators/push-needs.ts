@@ -6,10 +6,12 @@ import type { PushRequest } from '../types.js';
  * Config kinds that can change an Envoy-style proxy's clusters and endpoints only by changing
  * which services its scope imports (a Sidecar pulls in the destinations of the VirtualServices it
  * imports). CDS and EDS otherwise read the registry, DestinationRules, the Sidecar scope, the
- * mesh config and (for auto-mTLS) PeerAuthentication, never routes or gateway servers (cds.ts,
- * eds.ts).
+ * mesh config and (for auto-mTLS) PeerAuthentication, never routes, gateway servers or
+ * AuthorizationPolicies (cds.ts, eds.ts); an AuthorizationPolicy changes listeners only (its RBAC
+ * filters), and never the scope; so does a RequestAuthentication (its JWT filters), or a change of
+ * the keys it names, which the JWKS resolver reports as a RequestAuthentication change.
  */
-const ROUTING_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'Gateway']);
+const ROUTING_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'Gateway', 'AuthorizationPolicy', 'RequestAuthentication']);
 
 /**
  * Whether a push may change the clusters and endpoints (CDS, EDS) of a proxy served by
