@@ -28,7 +28,14 @@ export interface CaBundle {
   caKeyPem: string;
   /** ca-cert … root-cert, one PEM each. */
   certChainPem: readonly string[];
+  /** The root cert-chain ends at. */
   rootCertPem: string;
+  /**
+   * Every root the mesh trusts, the signing root first: all of root-cert.pem. During a root
+   * rotation it holds the old and the new root, so workloads with certificates from either are
+   * accepted (Istio's combined root-cert.pem); this is what proxies are given as ROOTCA.
+   */
+  trustBundlePem: string;
   caCert: x509.X509Certificate;
   signer: Signer;
   /** The AKI every leaf carries: ca-cert's SKI (computed once; it costs ~0.5 ms per leaf otherwise). */
@@ -79,6 +86,7 @@ export async function generateRootCa(options: { trustDomain: string; now?: Date;
     caKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     certChainPem: [pem],
     rootCertPem: pem,
+    trustBundlePem: pem,
     caCert: cert,
     signer,
     authorityKeyId: await authorityKeyIdOf(cert),
@@ -132,9 +140,11 @@ export async function loadCacerts(dir: string, options: { now?: Date } = {}): Pr
   const roots = parseCertificates(dir, F.rootCert, rootText!);
   const chain = parseCertificates(dir, F.certChain, chainText!);
   if (caCerts.length !== 1) throw invalid(dir, F.caCert, `must hold exactly one certificate, found ${caCerts.length}`);
-  if (roots.length !== 1) throw invalid(dir, F.rootCert, `must hold exactly one certificate, found ${roots.length}`);
   const ca = caCerts[0]!;
-  const root = roots[0]!;
+  const chainEnd = chain[chain.length - 1]!;
+  // root-cert.pem may hold several roots (a rotation's overlap): the chain must end at one of them.
+  const root = roots.find((r) => r.cert.fingerprint256 === chainEnd.cert.fingerprint256);
+  if (!root) throw invalid(dir, F.certChain, `must end with a certificate of ${F.rootCert} (the chain does not reach a root)`);
 
   let privateKey: KeyObject;
   try {
@@ -148,11 +158,14 @@ export async function loadCacerts(dir: string, options: { now?: Date } = {}): Pr
   const usage = ca.meta.getExtension(x509.KeyUsagesExtension);
   if (usage !== null && (usage.usages & x509.KeyUsageFlags.keyCertSign) === 0) throw invalid(dir, F.caCert, 'keyUsage does not allow keyCertSign');
 
-  if (!root.cert.ca) throw invalid(dir, F.rootCert, 'is not a CA certificate (basicConstraints CA:TRUE is required)');
-  if (!root.cert.checkIssued(root.cert) || !root.cert.verify(root.cert.publicKey)) throw invalid(dir, F.rootCert, 'is not a self-signed root');
+  roots.forEach((r, i) => {
+    const which = roots.length === 1 ? '' : ` (certificate ${i + 1})`;
+    if (!r.cert.ca) throw invalid(dir, F.rootCert, `is not a CA certificate${which} (basicConstraints CA:TRUE is required)`);
+    if (!r.cert.checkIssued(r.cert) || !r.cert.verify(r.cert.publicKey)) throw invalid(dir, F.rootCert, `is not a self-signed root${which}`);
+    checkValidAt(dir, F.rootCert, r.meta, now);
+  });
 
   if (chain[0]!.cert.fingerprint256 !== ca.cert.fingerprint256) throw invalid(dir, F.certChain, `must start with ${F.caCert}`);
-  if (chain[chain.length - 1]!.cert.fingerprint256 !== root.cert.fingerprint256) throw invalid(dir, F.certChain, `must end with ${F.rootCert} (the chain does not reach the root)`);
   for (let i = 0; i + 1 < chain.length; i++) {
     const child = chain[i]!.cert;
     const parent = chain[i + 1]!.cert;
@@ -161,7 +174,6 @@ export async function loadCacerts(dir: string, options: { now?: Date } = {}): Pr
     }
   }
   checkValidAt(dir, F.caCert, ca.meta, now);
-  checkValidAt(dir, F.rootCert, root.meta, now);
   chain.forEach((c) => checkValidAt(dir, F.certChain, c.meta, now));
 
   const signer = await importSigner(privateKey, join(dir, F.caKey));
@@ -170,6 +182,8 @@ export async function loadCacerts(dir: string, options: { now?: Date } = {}): Pr
     caKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     certChainPem: chain.map((c) => c.pem),
     rootCertPem: root.pem,
+    // The signing root first, then the others in file order.
+    trustBundlePem: [root, ...roots.filter((r) => r !== root)].map((r) => r.pem).join(''),
     caCert: ca.meta,
     signer,
     authorityKeyId: await authorityKeyIdOf(ca.meta),
@@ -188,7 +202,7 @@ export async function writeCacerts(dir: string, bundle: CaBundle): Promise<void>
     [F.caKey, bundle.caKeyPem, 0o600],
     [F.caCert, bundle.caCertPem, 0o644],
     [F.certChain, bundle.certChainPem.join(''), 0o644],
-    [F.rootCert, bundle.rootCertPem, 0o644],
+    [F.rootCert, bundle.trustBundlePem, 0o644],
   ];
   for (const [file, text, mode] of files) {
     const path = join(dir, file);

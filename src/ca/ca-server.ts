@@ -68,6 +68,11 @@ export class CaServer {
   private readonly m: Metrics;
   private readonly maxTtlMs: number;
   private server: grpc.Server | undefined;
+  private bundle: CaBundle;
+  /** Where start() bound, for rebinding with new credentials. */
+  private bound: string | undefined;
+  /** close() was called: nothing binds again. */
+  private closed = false;
 
   constructor(private readonly options: CaServerOptions) {
     this.maxTtlMs = options.maxTtlMs ?? MAX_WORKLOAD_TTL_MS;
@@ -76,6 +81,27 @@ export class CaServer {
     }
     this.log = options.logger ?? defaultLogger;
     this.m = registerMetrics(options.metrics ?? new MetricsRegistry());
+    this.bundle = options.bundle;
+  }
+
+  /** The CA now signing. */
+  get currentBundle(): CaBundle {
+    return this.bundle;
+  }
+
+  /**
+   * Signs with `bundle` from the next request on (a reloaded or rotated CA). With `credentials`,
+   * the TLS port is also rebound with them — the serving certificate of a rotated root must chain
+   * to a root its callers trust. Calls in flight finish on the old server; callers retry.
+   */
+  async rotate(bundle: CaBundle, credentials?: grpc.ServerCredentials): Promise<void> {
+    if (bundle.trustBundlePem !== this.bundle.trustBundlePem || bundle.caCertPem !== this.bundle.caCertPem) this.log.info('CA rotated', { signingRootChanged: bundle.rootCertPem !== this.bundle.rootCertPem });
+    this.bundle = bundle;
+    if (credentials && this.bound !== undefined && !this.closed) {
+      const address = this.bound;
+      await this.shutdown();
+      if (!this.closed) await this.start(address, credentials);
+    }
   }
 
   /**
@@ -84,6 +110,7 @@ export class CaServer {
    */
   async start(address: string, credentials: grpc.ServerCredentials): Promise<number> {
     if (this.server !== undefined) throw new Error('CA server already started');
+    if (this.closed) throw new Error('CA server closed');
     const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     server.addService(istioCaServiceDefinition(), {
       CreateCertificate: (call: grpc.ServerUnaryCall<IstioCertificateRequest, IstioCertificateResponse>, callback: grpc.sendUnaryData<IstioCertificateResponse>) => {
@@ -95,11 +122,18 @@ export class CaServer {
     });
     const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
     this.server = server;
+    // Rebinding keeps the port even when the first start asked for any (port 0).
+    this.bound = `${address.slice(0, address.lastIndexOf(':'))}:${port}`;
     return port;
   }
 
-  /** Stops accepting calls, lets running ones finish, then closes every connection. */
+  /** Stops accepting calls, lets running ones finish, then closes every connection. For good: a rotation after this does not bind again. */
   async close(): Promise<void> {
+    this.closed = true;
+    await this.shutdown();
+  }
+
+  private async shutdown(): Promise<void> {
     const server = this.server;
     this.server = undefined;
     if (server === undefined) return;
@@ -127,7 +161,7 @@ export class CaServer {
 
     let chain: string[];
     try {
-      chain = await signWorkloadCsr(this.options.bundle, call.request.csr, identity, { ttlMs });
+      chain = await signWorkloadCsr(this.bundle, call.request.csr, identity, { ttlMs });
     } catch (e) {
       if (!isMeshError(e, 'MESH_CSR_REJECTED')) throw e;
       this.m.csrRejected.inc();
@@ -151,10 +185,10 @@ const generateKeyPairAsync = promisify(generateKeyPair);
  * TLS credentials for the CA's port, signed by the CA itself: a new EC P-256 key (held only in
  * memory) and a certificate whose SANs are exactly `dnsNames` (for example
  * `istiod.istio-system.svc`), `ttlMs` long (default 24 h; not yet rotated while serving).
- * Clients verify it against `bundle.rootCertPem`; client certificates are not required, since
- * callers prove who they are with tokens.
+ * Clients verify it against the trust bundle; client certificates are not required unless asked
+ * for (the CA's callers prove who they are with tokens; the secure xDS port requires them).
  */
-export async function caServerCredentials(bundle: CaBundle, dnsNames: readonly string[], options: { ttlMs?: number } = {}): Promise<grpc.ServerCredentials> {
+export async function caServerCredentials(bundle: CaBundle, dnsNames: readonly string[], options: { ttlMs?: number; requireClientCertificate?: boolean } = {}): Promise<grpc.ServerCredentials> {
   const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   const signer = await importSigner(privateKey, 'CA serving key');
   const spki = new Uint8Array(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }));
@@ -164,5 +198,6 @@ export async function caServerCredentials(bundle: CaBundle, dnsNames: readonly s
   // Present the leaf and any intermediates; the root is what clients already hold.
   const certChain = Buffer.from(chain.slice(0, -1).join(''));
   const key = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  return grpc.ServerCredentials.createSsl(Buffer.from(bundle.rootCertPem), [{ cert_chain: certChain, private_key: key }], false);
+    // The secure xDS port requires a workload certificate from the mesh roots; the CA's own port cannot (callers come to get one).
+  return grpc.ServerCredentials.createSsl(Buffer.from(bundle.trustBundlePem), [{ cert_chain: certChain, private_key: key }], options.requireClientCertificate ?? false);
 }

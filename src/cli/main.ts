@@ -66,7 +66,8 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--allow-remote', 'allow non-loopback xDS and debug addresses (they expose every proxy\'s configuration)')
     .option('--ca-dir <dir>', 'serve the CA from this directory (Istio cacerts files, or a root generated there on first start)')
     .option('--ca-addr <host:port>', 'CA address (TLS; callers authenticated by token)', '127.0.0.1:15012')
-    .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean; caDir?: string; caAddr?: string }) => {
+    .option('--xds-tls-addr <host:port>', 'with --ca-dir: xDS over mutual TLS (proxies present workload certificates)', '127.0.0.1:15011')
+    .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean; caDir?: string; caAddr?: string; xdsTlsAddr?: string }) => {
       const { runDiscovery } = await import('./commands/discovery.js');
       result.code = await runDiscovery(o, io);
     });
@@ -110,6 +111,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--ca-addr <host:port>', 'the mesh CA (meltemi discovery --ca-addr); the workload certificate comes from it (env CA_ADDR)')
     .option('--ca-root <file>', "PEM roots that verify the CA and the mesh (Istio's root-cert.pem); needed with --ca-addr")
     .option('--token-file <file>', "the workload's token for the CA (meltemi token); needed with --ca-addr")
+    .option('--xds-tls', 'connect to --discovery over mutual TLS with the workload certificate (meltemi discovery --xds-tls-addr); needs --ca-addr')
     .option('--cert-ttl <duration>', 'workload certificate lifetime to ask for, e.g. 24h or 10s (default: the CA\'s, 24h)')
     .action(async (o: ProxyCommandOptions) => {
       const { runProxy } = await import('./commands/proxy.js');

@@ -57,7 +57,7 @@ export class DataPlane {
   private current: ProxyConfig | undefined;
   private readonly sockets = new Set<net.Socket>();
   /** Requests and connections served (admin /stats). */
-  readonly counters = { downstream_cx_total: 0, downstream_rq_total: 0, downstream_rq_2xx: 0, downstream_rq_3xx: 0, downstream_rq_4xx: 0, downstream_rq_5xx: 0 };
+  readonly counters = { downstream_cx_total: 0, downstream_rq_total: 0, downstream_rq_2xx: 0, downstream_rq_3xx: 0, downstream_rq_4xx: 0, downstream_rq_5xx: 0, downstream_cx_rbac_denied: 0 };
 
   constructor(private readonly options: DataPlaneOptions) {
     this.now = options.now ?? Date.now;
@@ -115,12 +115,21 @@ export class DataPlane {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const tls = d.chain.tls;
-    if (tls) this.tls.accept(socket, tls, d.alpn, (secure, security) => this.serve(secure, d, security));
+    if (tls) this.tls.accept(socket, tls, d.alpn, (secure, security) => this.serve(secure, d, d.serverName === undefined ? security : { ...security, serverName: d.serverName }));
     else this.serve(socket, d, PLAINTEXT);
   }
 
   /** Runs the chain's network filter on a connection (plaintext, or TLS already terminated). */
   private serve(socket: net.Socket, d: Dispatch, security: DownstreamSecurity): void {
+    // Network RBAC decides once, before the first byte is proxied (Envoy's ONE_TIME_ON_FIRST_BYTE).
+    for (const rbac of d.chain.rbac) {
+      const verdict = rbac({ security, remoteAddress: socket.remoteAddress ?? '', localAddress: socket.localAddress ?? '', localPort: d.port, ...(d.serverName !== undefined ? { serverName: d.serverName } : {}) });
+      if (!verdict.allowed) {
+        this.counters.downstream_cx_rbac_denied++;
+        socket.destroy();
+        return;
+      }
+    }
     const network = d.chain.network;
     if (network.kind === 'tcp') {
       proxyTcp(socket, network, {

@@ -1,5 +1,7 @@
 // `meltemi proxy` as a whole: xDS client → compiled config → data plane, plus the admin API, the readiness probe and graceful drain.
+import { unwatchFile, watchFile } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
 import { AdminServer, HealthServer, MergedMetricsServer, StatsServer, type AppMetricsSource, type ServerState } from './admin/admin-server.js';
 import { xdsNode, type NodeIdentity } from './bootstrap.js';
 import { buildProxyConfig, validateResources } from './config/proxy-config.js';
@@ -54,6 +56,13 @@ export interface ProxyIdentityOptions {
   tokenFile: string;
   /** Certificate lifetime to ask for; default: the CA's (24 h). */
   requestedTtlMs?: number;
+  /** How often the roots file is checked for a rotation; default 5 s. */
+  rootsPollMs?: number;
+  /**
+   * Connect to the control plane over mutual TLS with the workload certificate (Istio's secure xDS
+   * port): the server must present a certificate for this name from the mesh roots.
+   */
+  xdsServerName?: string;
   keyType?: WorkloadKeyType;
 }
 
@@ -71,6 +80,8 @@ export class MeshProxy {
   readonly secrets = new SecretStore();
   readonly certificates: WorkloadCertAgent | undefined;
   private configured = false;
+  private rootsFile: string | undefined;
+  private readonly onRootsChanged = (): void => void this.certificates?.refreshRoots();
   private readonly xds: XdsClient;
   private readonly admin: AdminServer;
   private readonly health: HealthServer | undefined;
@@ -123,9 +134,12 @@ export class MeshProxy {
       });
       // Readiness waits for the certificate as Envoy's listeners wait for their SDS secrets.
       this.secrets.watch(() => this.maybeLive());
+      this.rootsFile = id.rootCertFile;
     }
+    const xdsTls = options.identity?.xdsServerName;
     this.xds = new XdsClient({
       address: options.discovery,
+      ...(xdsTls !== undefined ? { tls: { credentials: () => this.xdsCredentials(), serverName: xdsTls } } : {}),
       node,
       protocol: options.protocol ?? 'sotw',
       validate: validateResources,
@@ -184,7 +198,17 @@ export class MeshProxy {
       () => this.log.info('workload certificate installed', { identity: this.certificates?.identity }),
       () => undefined,
     );
+    // A root rotation is published in the roots file (Istio's istio-ca-root-cert); trust follows it.
+    if (this.rootsFile !== undefined) watchFile(this.rootsFile, { interval: this.options.identity?.rootsPollMs ?? 5000, persistent: false }, this.onRootsChanged);
     this.xds.start();
+  }
+
+  /** The workload certificate and roots as gRPC channel credentials, once both are there. */
+  private xdsCredentials(): grpc.ChannelCredentials | undefined {
+    const cert = this.secrets.certificate(WORKLOAD_CERTIFICATE);
+    const roots = this.secrets.validation(ROOT_BUNDLE);
+    if (!cert || !roots) return undefined;
+    return grpc.credentials.createSsl(Buffer.from(roots.trustedCa), Buffer.from(cert.privateKey), Buffer.from(cert.certificateChain));
   }
 
   /** Serving needs the first configuration and, with an identity configured, its certificate and roots. */
@@ -199,6 +223,7 @@ export class MeshProxy {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.state = 'DRAINING';
+      if (this.rootsFile !== undefined) unwatchFile(this.rootsFile, this.onRootsChanged);
       await this.certificates?.close();
       await this.xds.close();
       await this.applying;

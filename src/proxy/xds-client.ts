@@ -51,6 +51,12 @@ export interface XdsClientOptions {
   maxResponseBytes?: number;
   /** Most resources plus removals in one response (default 100 000); a response with more is NACKed. */
   maxResourcesPerResponse?: number;
+  /**
+   * xDS over mutual TLS: the credentials for each connection attempt (undefined while there is no
+   * certificate yet: the attempt waits for the next backoff), and the name the server's certificate
+   * must carry.
+   */
+  tls?: { credentials: () => grpc.ChannelCredentials | undefined; serverName: string };
 }
 
 /**
@@ -306,9 +312,19 @@ export class XdsClient extends EventEmitter {
     if (this.closed) return;
     // A fresh channel per attempt: grpc-js channels keep their own reconnect backoff (1 s to 120 s),
     // which would otherwise fail new streams fast while ours says it is time to try again.
-    const client = new grpc.Client(this.options.address, grpc.credentials.createInsecure(), {
+    // The credentials of this attempt: over mTLS, the workload certificate current now, so a rotated
+    // certificate is presented on the next connection.
+    const tls = this.options.tls?.credentials();
+    if (this.options.tls && !tls) {
+      const retryInMs = this.backoff.next();
+      this.log.info('xDS over mTLS waits for the workload certificate', { address: this.options.address, retryInMs });
+      this.reconnectTimer = setTimeout(() => this.openStream(), retryInMs);
+      return;
+    }
+    const client = new grpc.Client(this.options.address, tls ?? grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
       'grpc.primary_user_agent': 'meltemi-proxy',
+      ...(this.options.tls ? { 'grpc.ssl_target_name_override': this.options.tls.serverName, 'grpc.default_authority': this.options.tls.serverName } : {}),
     });
     const method = `/${ADS_SERVICE}/${this.protocol === 'sotw' ? 'StreamAggregatedResources' : 'DeltaAggregatedResources'}`;
     // Responses are decoded by this class, not by grpc-js: a resource that does not decode must be

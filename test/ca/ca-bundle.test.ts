@@ -105,7 +105,7 @@ test('a self-signed root written with writeCacerts loads back as the same CA, ke
 const broken: [string, (dir: string) => Promise<void>, RegExp][] = [
   ['a missing file', (dir) => unlink(join(dir, 'cert-chain.pem')), /cert-chain\.pem: file is missing/],
   ['a key that does not match ca-cert', (dir) => cp(join(dir, 'other-root-key.pem'), join(dir, 'ca-key.pem')), /ca-key\.pem: does not match the public key of ca-cert\.pem/],
-  ['a chain that stops before the root', (dir) => cp(join(dir, 'ca-cert.pem'), join(dir, 'cert-chain.pem')), /cert-chain\.pem: must end with root-cert\.pem/],
+  ['a chain that stops before the root', (dir) => cp(join(dir, 'ca-cert.pem'), join(dir, 'cert-chain.pem')), /cert-chain\.pem: must end with a certificate of root-cert\.pem/],
   [
     'a chain ending at a root that did not issue ca-cert',
     async (dir) => {
@@ -132,6 +132,20 @@ for (const [name, breakIt, message] of broken) {
     await assert.rejects(loadCacerts(dir), (e) => isMeshError(e, 'MESH_CA_INVALID') && message.test(e.message) && e.message.includes(dir));
   });
 }
+
+test('root-cert.pem with two roots (a rotation overlap): the chain may end at either, and both are the trust bundle with the signing root first', async () => {
+  const dir = await copyOfPlugged('two-roots');
+  const signing = await readFile(join(dir, 'root-cert.pem'), 'utf8');
+  const other = await readFile(join(dir, 'other-root-cert.pem'), 'utf8');
+  await writeFile(join(dir, 'root-cert.pem'), other + signing);
+  const bundle = await loadCacerts(dir);
+  assert.equal(new X509Certificate(bundle.rootCertPem).fingerprint256, new X509Certificate(signing).fingerprint256);
+  const roots = bundle.trustBundlePem.match(/-----BEGIN CERTIFICATE-----/g) ?? [];
+  assert.equal(roots.length, 2);
+  assert.ok(bundle.trustBundlePem.startsWith(bundle.rootCertPem.trim().slice(0, 80)), 'the signing root comes first');
+  await writeFile(join(dir, 'root-cert.pem'), `${other}garbage`);
+  await assert.rejects(loadCacerts(dir), (e) => isMeshError(e, 'MESH_CA_INVALID') && /must end with a certificate of root-cert\.pem/.test(e.message));
+});
 
 test('an expired plugged-in CA is refused', async () => {
   await assert.rejects(loadCacerts(plugged, { now: new Date(Date.now() + 5 * 365 * 24 * 3600 * 1000) }), (e) => isMeshError(e, 'MESH_CA_INVALID') && /ca-cert\.pem: certificate expired/.test(e.message));

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import { runDiscovery } from '../../src/cli/commands/discovery.js';
+import { runToken } from '../../src/cli/commands/token.js';
+import { generateRootCa, writeCacerts } from '../../src/ca/ca-bundle.js';
 import { TOKEN_KEY_FILE } from '../../src/ca/ca-directory.js';
 import { istioCaServiceDefinition, type IstioCertificateResponse } from '../../src/ca/ca-server.js';
 import { LocalTokenAuthenticator } from '../../src/ca/caller-auth.js';
@@ -23,7 +25,7 @@ async function withDiscovery(configDir: string, caDir: string, body: (caPort: nu
   let stop!: () => void;
   const stopSignal = new Promise<void>((r) => (stop = r));
   const io = memoryIO();
-  const running = runDiscovery({ configDir, xdsAddr: '127.0.0.1:0', debugAddr: '127.0.0.1:0', caDir, caAddr: '127.0.0.1:0', stopSignal }, io);
+  const running = runDiscovery({ configDir, xdsAddr: '127.0.0.1:0', debugAddr: '127.0.0.1:0', caDir, caAddr: '127.0.0.1:0', xdsTlsAddr: '127.0.0.1:0', stopSignal }, io);
   try {
     const deadline = Date.now() + 15_000;
     let m: RegExpExecArray | null = null;
@@ -76,5 +78,50 @@ test('discovery --ca-dir generates a root on first start, signs a token holder\'
   } finally {
     rmSync(configDir, { recursive: true, force: true });
     rmSync(join(caDir, '..'), { recursive: true, force: true });
+  }
+});
+
+test('meltemi token issues a token the CA accepts; a new CA written to the directory is loaded and signs, a broken one is refused and the previous keeps signing', { timeout: 60_000 }, async () => {
+  const configDir = mkdtempSync(join(tmpdir(), 'meltemi-config-'));
+  const base = mkdtempSync(join(tmpdir(), 'meltemi-ca-'));
+  const caDir = join(base, 'ca');
+  try {
+    const out = await withDiscovery(configDir, caDir, async (port) => {
+      const root = readFileSync(join(caDir, 'root-cert.pem'), 'utf8');
+      const io = memoryIO();
+      assert.equal(await runToken({ caDir, namespace: 'bookinfo', serviceAccount: 'ratings', ttl: '1h' }, io), 0);
+      const token = io.stdout.trim();
+      const { csrPem } = await workloadCsr();
+      const first = await createCertificate(port, root, token, csrPem);
+      assert.equal(new X509Certificate(first.cert_chain[0]!).subjectAltName, 'URI:spiffe://cluster.local/ns/bookinfo/sa/ratings');
+      // A broken directory is refused; the CA keeps signing with what it has.
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(join(caDir, 'cert-chain.pem'), 'garbage');
+      await new Promise((r) => setTimeout(r, 6_000));
+      const still = await createCertificate(port, root, token, csrPem);
+      assert.equal(new X509Certificate(still.cert_chain[0]!).verify(new X509Certificate(root).publicKey), true);
+      // A new CA (both roots published, the new one signing) is loaded within the poll interval.
+      const next = await generateRootCa({ trustDomain: 'cluster.local', keyType: 'ecP256' });
+      const newDir = join(base, 'next');
+      await writeCacerts(newDir, { ...next, trustBundlePem: next.rootCertPem + root });
+      for (const f of ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']) writeFileSync(join(caDir, f), readFileSync(join(newDir, f)));
+      const deadline = Date.now() + 15_000;
+      let signedByNew = false;
+      while (!signedByNew && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        try {
+          // The CA's own TLS certificate now comes from the new root; trust both, as proxies do during the overlap.
+          const res = await createCertificate(port, root + next.rootCertPem, token, csrPem);
+          signedByNew = new X509Certificate(res.cert_chain[0]!).verify(new X509Certificate(next.rootCertPem).publicKey);
+        } catch {
+          // rebinding with the new serving certificate
+        }
+      }
+      assert.ok(signedByNew, 'the CA signs with the new root');
+    });
+    assert.match(out, /xDS over mTLS on 127\.0\.0\.1:\d+/);
+  } finally {
+    rmSync(configDir, { recursive: true, force: true });
+    rmSync(base, { recursive: true, force: true });
   }
 });

@@ -94,7 +94,6 @@ const VALID: Valid[] = [
   { name: 'Expect: 100-continue', input: head('POST / HTTP/1.1', 'Host: a', 'Expect: 100-Continue', 'Content-Length: 0'), check: (r) => assert.equal(first(r).extra.expectContinue, true) },
   { name: 'extension method', input: head('PURGE /x HTTP/1.1', 'Host: a'), check: (r) => assert.equal(first(r).startLine, 'PURGE /x HTTP/1.1') },
   { name: 'Transfer_Encoding (underscore) is just another header', input: head('POST / HTTP/1.1', 'Host: a', 'Transfer_Encoding: chunked'), check: (r) => assert.equal(first(r).framing, 'none') },
-  { name: 'empty Host is allowed', input: head('GET / HTTP/1.1', 'Host:'), check: (r) => assert.equal(first(r).extra.authority, '') },
   { name: 'Host with port and IPv6 literal', input: head('GET / HTTP/1.1', 'Host: [2001:db8::1]:80'), check: (r) => assert.equal(first(r).extra.authority, '[2001:db8::1]:80') },
   { name: 'exactly maxHeaders fields', input: head('GET / HTTP/1.1', 'Host: a', ...Array.from({ length: 99 }, (_, i) => `h${i}: v`)), check: (r) => assert.equal(first(r).headers.length, 100) },
   {
@@ -186,6 +185,8 @@ const INVALID: Invalid[] = [
   { name: 'Host with a path', input: head('GET / HTTP/1.1', 'Host: a/b'), code: 'http1.invalid_host' },
   { name: 'Host with userinfo', input: head('GET / HTTP/1.1', 'Host: user@a'), code: 'http1.invalid_host' },
   { name: 'Host with a space', input: head('GET / HTTP/1.1', 'Host: a b'), code: 'http1.invalid_host' },
+  { name: 'empty Host (reliability-security §1 B8)', input: head('GET / HTTP/1.1', 'Host:'), code: 'http1.invalid_host' },
+  { name: 'lower-case method (§1 A10)', input: head('get / HTTP/1.1', 'Host: a'), code: 'http1.invalid_method' },
   // Content-Length.
   { name: 'Content-Length with a plus sign', input: head('POST / HTTP/1.1', 'Host: a', 'Content-Length: +5'), code: 'http1.invalid_content_length' },
   { name: 'negative Content-Length', input: head('POST / HTTP/1.1', 'Host: a', 'Content-Length: -1'), code: 'http1.invalid_content_length' },

@@ -140,3 +140,60 @@ ${peerAuthentication(mode)}`,
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('xDS over mutual TLS: a proxy connects with its workload certificate; a certificate from another namespace gets no configuration', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-xds-mtls-'));
+  const config = join(dir, 'config');
+  mkdirSync(config);
+  writeFileSync(join(config, 'mesh.yaml'), webServiceEntry(await freePort()));
+  const bundle = await generateRootCa({ trustDomain: 'cluster.local', keyType: 'ecP256' });
+  const tokens = new LocalTokenAuthenticator({ key: newTokenKey(), trustDomain: 'cluster.local' });
+  const ca = new CaServer({ bundle, authenticator: tokens, trustDomain: 'cluster.local' });
+  const caPort = await ca.start('127.0.0.1:0', await caServerCredentials(bundle, ['istiod.istio-system.svc']));
+  writeFileSync(join(dir, 'root-cert.pem'), bundle.rootCertPem);
+  writeFileSync(join(dir, 'default.token'), tokens.issueToken({ namespace: 'default', serviceAccount: 'client' }, 3_600_000));
+  writeFileSync(join(dir, 'other.token'), tokens.issueToken({ namespace: 'other', serviceAccount: 'client' }, 3_600_000));
+  const discovery = await new Discovery({ configDir: config, xdsPort: 0, debugPort: 0, debounceAfterMs: 10 }).start();
+  const secure = await discovery.serveSecureXds('127.0.0.1', 0, await caServerCredentials(bundle, ['istiod.istio-system.svc'], { requireClientCertificate: true }));
+  const proxy = (token: string, pod: string) =>
+    new MeshProxy({
+      discovery: secure,
+      adminPort: 0,
+      healthPort: 0,
+      statsPort: 0,
+      mergedMetricsPort: 0,
+      healthHost: '127.0.0.1',
+      drainMs: 100,
+      backoff: { baseMs: 50, maxMs: 200 },
+      identity: { caAddress: `127.0.0.1:${caPort}`, rootCertFile: join(dir, 'root-cert.pem'), tokenFile: join(dir, token), xdsServerName: 'istiod.istio-system.svc' },
+      node: { type: 'sidecar', ips: ['127.0.0.1'], podName: pod, namespace: 'default', labels: { app: 'client' } },
+      plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' },
+    });
+  const good = proxy('default.token', 'good-1');
+  const impostor = proxy('other.token', 'impostor-1');
+  let denied = 0;
+  try {
+    await good.start();
+    await impostor.start();
+    await until('the proxy with a default-namespace certificate is LIVE over mTLS', () => good.serverState === 'LIVE');
+    await until('the impostor has its certificate', () => impostor.certificates?.identity === 'spiffe://cluster.local/ns/other/sa/client');
+    // Give the impostor several attempts; it must never be configured.
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(impostor.serverState, 'INITIALIZING');
+    assert.equal(impostor.plane.config, undefined);
+    denied = 1;
+    // Plaintext to the secure port is refused too: no TLS, no configuration.
+    const plain = new MeshProxy({ discovery: secure, adminPort: 0, healthPort: -1, statsPort: -1, mergedMetricsPort: -1, drainMs: 50, backoff: { baseMs: 50, maxMs: 200 }, node: { type: 'sidecar', ips: ['127.0.0.1'], podName: 'plain-1', namespace: 'default', labels: {} }, plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' } });
+    await plain.start();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(plain.serverState, 'INITIALIZING');
+    await plain.stop();
+  } finally {
+    await good.stop();
+    await impostor.stop();
+    await discovery.close();
+    await ca.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(denied, 1);
+});

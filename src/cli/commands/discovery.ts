@@ -1,4 +1,7 @@
 // `meltemi discovery`: runs the control plane (and, with --ca-dir, its CA) until SIGINT/SIGTERM.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CACERTS_FILES, loadCacerts, type CaBundle } from '../../ca/ca-bundle.js';
 import { openCaDirectory } from '../../ca/ca-directory.js';
 import { CaServer, caServerCredentials } from '../../ca/ca-server.js';
 import { LocalTokenAuthenticator } from '../../ca/caller-auth.js';
@@ -15,8 +18,61 @@ export interface DiscoveryCommandOptions {
   caDir?: string;
   /** Where the CA listens (TLS, callers authenticated by token); default 127.0.0.1:15012. */
   caAddr?: string;
+  /** xDS over mutual TLS (with --ca-dir); default 127.0.0.1:15011. */
+  xdsTlsAddr?: string;
   /** Resolves when the process should stop; defaults to SIGINT/SIGTERM. */
   stopSignal?: Promise<void>;
+}
+
+/** How often the CA directory is checked for new cacerts files (a plugged-in CA replaced, a root rotation). */
+const CA_DIR_POLL_MS = 5_000;
+/** The CA's serving certificate lives 24 h; it is reissued at half that. */
+const CA_SERVING_REISSUE_MS = 12 * 3600 * 1000;
+
+/**
+ * Follows the CA directory: when its files change they are loaded and checked as at start, and the
+ * CA signs with them and serves TLS with a certificate from them; a directory that fails a check is
+ * reported and the previous CA keeps signing. This is how a root rotates: first root-cert.pem gains
+ * the new root (every proxy then trusts both), then the CA files are replaced, later the old root
+ * is dropped. The serving certificate is also reissued before it expires. Returns the stop function.
+ */
+function watchCaDirectory(dir: string, ca: CaServer, names: readonly string[], io: CliIO, discovery: Discovery): () => void {
+  const files = Object.values(CACERTS_FILES).map((f) => join(dir, f));
+  const stamp = () => files.map((f) => {
+    try {
+      const st = statSync(f);
+      return `${st.mtimeMs}:${st.size}`;
+    } catch {
+      return 'missing';
+    }
+  }).join('|');
+  let seen = stamp();
+  let busy = false;
+  let stopped = false;
+  const reload = async (bundle: CaBundle, what: string) => {
+    if (stopped) return;
+    await ca.rotate(bundle, await caServerCredentials(bundle, names));
+    await discovery.rebindSecureXds(await caServerCredentials(bundle, names, { requireClientCertificate: true }));
+    io.err(`info\tCA ${what}\n`);
+  };
+  const poll = setInterval(() => {
+    const now = stamp();
+    if (now === seen || busy) return;
+    seen = now;
+    busy = true;
+    loadCacerts(dir)
+      .then((bundle) => reload(bundle, `reloaded from ${dir}`))
+      .catch((e: unknown) => io.err(`error\tCA directory not used, the previous CA keeps signing: ${e instanceof Error ? e.message : String(e)}\n`))
+      .finally(() => (busy = false));
+  }, CA_DIR_POLL_MS);
+  const reissue = setInterval(() => void reload(ca.currentBundle, 'serving certificate reissued').catch(() => undefined), CA_SERVING_REISSUE_MS);
+  poll.unref();
+  reissue.unref();
+  return () => {
+    stopped = true;
+    clearInterval(poll);
+    clearInterval(reissue);
+  };
 }
 
 export async function runDiscovery(opts: DiscoveryCommandOptions, io: CliIO): Promise<number> {
@@ -40,14 +96,20 @@ export async function runDiscovery(opts: DiscoveryCommandOptions, io: CliIO): Pr
   await discovery.start();
   io.out(`discovery: serving xDS on ${discovery.xdsAddress}, debug API on http://${discovery.debugAddress}, config from ${opts.configDir}\n`);
   let caServer: CaServer | undefined;
+  let stopCaWatch: (() => void) | undefined;
   if (ca && opts.caDir !== undefined) {
     const mesh = meshConfigOf(discovery.store);
     const dir = await openCaDirectory(opts.caDir, mesh.trustDomain);
     caServer = new CaServer({ bundle: dir.bundle, authenticator: new LocalTokenAuthenticator({ key: dir.tokenKey, trustDomain: mesh.trustDomain }), trustDomain: mesh.trustDomain });
     // The name proxies dial, as Istio's istiod serves it, and localhost for a laptop mesh.
-    const credentials = await caServerCredentials(dir.bundle, [`istiod.${mesh.rootNamespace}.svc`, 'localhost']);
+    const names = [`istiod.${mesh.rootNamespace}.svc`, 'localhost'];
+    const credentials = await caServerCredentials(dir.bundle, names);
     const port = await caServer.start(`${ca.host.includes(':') ? `[${ca.host}]` : ca.host}:${ca.port}`, credentials);
     io.out(`discovery: CA on ${ca.host}:${port} (TLS as istiod.${mesh.rootNamespace}.svc), ${dir.generated ? 'new root' : 'root'} in ${opts.caDir}\n`);
+    const secure = parseHostPort(opts.xdsTlsAddr ?? '127.0.0.1:15011', '--xds-tls-addr');
+    const secureAddress = await discovery.serveSecureXds(secure.host, secure.port, await caServerCredentials(dir.bundle, names, { requireClientCertificate: true }));
+    io.out(`discovery: xDS over mTLS on ${secureAddress} (proxies present workload certificates)\n`);
+    stopCaWatch = watchCaDirectory(opts.caDir, caServer, names, io, discovery);
   }
   const stop =
     opts.stopSignal ??
@@ -56,6 +118,7 @@ export async function runDiscovery(opts: DiscoveryCommandOptions, io: CliIO): Pr
       process.once('SIGTERM', () => resolve());
     });
   await stop;
+  stopCaWatch?.();
   await caServer?.close();
   await discovery.close();
   io.out('discovery: stopped\n');

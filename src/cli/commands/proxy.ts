@@ -5,6 +5,7 @@ import { tunable, Tunables } from '../../shared/tunables.js';
 import { appMetricsUrl } from '../../proxy/admin/admin-server.js';
 import { parseDuration } from '../../api/common.js';
 import { MeshProxy, type ProxyIdentityOptions } from '../../proxy/mesh-proxy.js';
+import { DEFAULT_CA_SERVER_NAME } from '../../proxy/security/cert-agent.js';
 import { parseNodeId } from '../../model/proxy.js';
 import { ExitCode, type CliIO } from '../io.js';
 import { parseHostPort } from '../host-port.js';
@@ -35,6 +36,7 @@ export interface ProxyCommandOptions {
   caRoot?: string;
   tokenFile?: string;
   certTtl?: string;
+  xdsTls?: boolean;
   /** Resolves when the process should stop; defaults to SIGINT/SIGTERM. */
   stopSignal?: Promise<void>;
 }
@@ -61,12 +63,12 @@ function intOf(v: string | undefined, flag: string, min: number): number | undef
 function identityOptions(o: ProxyCommandOptions): ProxyIdentityOptions | undefined {
   const caAddress = o.caAddr ?? process.env.CA_ADDR;
   if (caAddress === undefined) {
-    if (o.caRoot !== undefined || o.tokenFile !== undefined || o.certTtl !== undefined) throw new MeshError('MESH_USAGE', '--ca-root, --token-file and --cert-ttl need --ca-addr');
+    if (o.caRoot !== undefined || o.tokenFile !== undefined || o.certTtl !== undefined || o.xdsTls) throw new MeshError('MESH_USAGE', '--ca-root, --token-file, --cert-ttl and --xds-tls need --ca-addr');
     return undefined;
   }
   parseHostPort(caAddress, '--ca-addr');
   if (o.caRoot === undefined || o.tokenFile === undefined) throw new MeshError('MESH_USAGE', '--ca-addr needs --ca-root (the mesh roots) and --token-file (the workload token)');
-  const out: ProxyIdentityOptions = { caAddress, rootCertFile: o.caRoot, tokenFile: o.tokenFile };
+  const out: ProxyIdentityOptions = { caAddress, rootCertFile: o.caRoot, tokenFile: o.tokenFile, ...(o.xdsTls ? { xdsServerName: DEFAULT_CA_SERVER_NAME } : {}) };
   if (o.certTtl !== undefined) {
     const ms = parseDuration(o.certTtl);
     if (ms === undefined || ms < 1000) throw new MeshError('MESH_USAGE', `--cert-ttl takes a duration of at least 1s like 24h or 90s, got "${o.certTtl}"`);

@@ -1,6 +1,10 @@
 // Listener (LDS) compiled: filter chains with their match criteria, and the network filter each runs (HTTP connection manager or TCP proxy).
 import { isIPv4, isIPv6 } from 'node:net';
 import { compileRouteConfiguration, type RouteTable } from './route-table.js';
+import { compileHttpFilters } from '../filters/index.js';
+import { RBAC_NETWORK_TYPES, compileNetworkRbac, type NetworkRbac } from '../filters/rbac.js';
+import type { HttpDecoderFilter } from '../http/http-filters.js';
+import type { EscapedSlashesAction, PathNormalization } from '../http/path-normalization.js';
 import { compileTransportSocket, type TlsContextConfig } from './tls-context.js';
 import { ConfigError, bool, durationMs, isObject, list, num, obj, optObj, str, type Json } from './xds-json.js';
 
@@ -29,7 +33,10 @@ export interface HttpConnectionManagerConfig {
   streamIdleTimeoutMs: number;
   /** Whole-request receive timeout; 0: none. */
   requestTimeoutMs: number;
-  normalizePath: boolean;
+  /** The http_filters that may end a request before routing (JWT, authn, RBAC), compiled, in order. */
+  decoderFilters: readonly HttpDecoderFilter[];
+  /** normalize_path, merge_slashes and path_with_escaped_slashes_action. */
+  pathNormalization: PathNormalization;
   websocket: boolean;
   serverName: string;
   /** x-forwarded-client-cert handling (Envoy's forward_client_cert_details; default SANITIZE). */
@@ -49,6 +56,18 @@ export interface ClientCertDetails {
 }
 
 const FORWARD_CLIENT_CERT: ReadonlySet<string> = new Set(['SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY']);
+
+const ESCAPED_SLASHES: ReadonlySet<string> = new Set(['KEEP_UNCHANGED', 'REJECT_REQUEST', 'UNESCAPE_AND_REDIRECT', 'UNESCAPE_AND_FORWARD']);
+
+function pathNormalization(h: Json, path: string): PathNormalization {
+  const np = h.normalize_path;
+  const normalize = isObject(np) ? bool(np.value, `${path}.normalize_path.value`, false) : bool(np, `${path}.normalize_path`, false);
+  let escaped = str(h.path_with_escaped_slashes_action, `${path}.path_with_escaped_slashes_action`, 'IMPLEMENTATION_SPECIFIC_DEFAULT');
+  // Envoy's default keeps escaped slashes as they are.
+  if (escaped === 'IMPLEMENTATION_SPECIFIC_DEFAULT') escaped = 'KEEP_UNCHANGED';
+  if (!ESCAPED_SLASHES.has(escaped)) throw new ConfigError(`${path}.path_with_escaped_slashes_action`, 'unknown action');
+  return Object.freeze({ normalize, mergeSlashes: bool(h.merge_slashes, `${path}.merge_slashes`, false), escapedSlashes: escaped as EscapedSlashesAction });
+}
 
 function clientCertDetails(v: unknown, path: string): ClientCertDetails {
   const d = optObj(v, path) ?? {};
@@ -81,6 +100,8 @@ export interface FilterChainConfig {
   network: HttpConnectionManagerConfig | TcpProxyConfig;
   /** The chain's downstream TLS; undefined: plaintext. */
   tls?: TlsContextConfig;
+  /** envoy.filters.network.rbac before the terminal filter, in order: each decides once per connection. */
+  rbac: readonly NetworkRbac[];
 }
 
 export interface ListenerConfig {
@@ -113,13 +134,14 @@ export interface ConnectionFacts {
   applicationProtocols: readonly string[];
 }
 
-function networkFilter(v: unknown, path: string): HttpConnectionManagerConfig | TcpProxyConfig | undefined {
+function networkFilter(v: unknown, path: string): HttpConnectionManagerConfig | TcpProxyConfig | NetworkRbac | undefined {
   const f = obj(v, path);
   const name = str(f.name, `${path}.name`);
   const tc = optObj(f.typed_config, `${path}.typed_config`);
   const type = tc?.['@type'];
   if (type === HCM) return httpConnectionManager(tc!, `${path}.typed_config`);
   if (type === TCP_PROXY) return tcpProxy(tc!, `${path}.typed_config`);
+  if (typeof type === 'string' && RBAC_NETWORK_TYPES.has(type)) return compileNetworkRbac(tc, `${path}.typed_config`);
   if (PASSIVE_NETWORK_FILTERS.has(name)) return undefined;
   throw new ConfigError(path, `network filter ${name} is not supported`);
 }
@@ -133,7 +155,8 @@ function httpConnectionManager(h: Json, path: string): HttpConnectionManagerConf
     xffNumTrustedHops: num(h.xff_num_trusted_hops, `${path}.xff_num_trusted_hops`, 0),
     streamIdleTimeoutMs: durationMs(h.stream_idle_timeout, `${path}.stream_idle_timeout`) ?? 300_000,
     requestTimeoutMs: durationMs(h.request_timeout, `${path}.request_timeout`) ?? 0,
-    normalizePath: bool(h.normalize_path, `${path}.normalize_path`, false),
+    decoderFilters: Object.freeze(compileHttpFilters(list(h.http_filters, `${path}.http_filters`), `${path}.http_filters`)),
+    pathNormalization: pathNormalization(h, path),
     websocket: list(h.upgrade_configs, `${path}.upgrade_configs`).some((u) => isObject(u) && String(u.upgrade_type).toLowerCase() === 'websocket' && u.enabled !== false),
     serverName: str(h.server_name, `${path}.server_name`, 'envoy'),
     forwardClientCert: str(h.forward_client_cert_details, `${path}.forward_client_cert_details`, 'SANITIZE') as ForwardClientCert,
@@ -187,11 +210,13 @@ function filterChain(v: unknown, path: string): FilterChainConfig {
   };
   if (m?.destination_port !== undefined) match.destinationPort = num(m.destination_port, `${mp}.destination_port`);
   if (m?.transport_protocol !== undefined) match.transportProtocol = str(m.transport_protocol, `${mp}.transport_protocol`);
-  const networks = list(c.filters, `${path}.filters`)
-    .map((f, i) => networkFilter(f, `${path}.filters[${i}]`))
-    .filter((f): f is HttpConnectionManagerConfig | TcpProxyConfig => f !== undefined);
+  const compiled = list(c.filters, `${path}.filters`).map((f, i) => networkFilter(f, `${path}.filters[${i}]`));
+  const networks = compiled.filter((f): f is HttpConnectionManagerConfig | TcpProxyConfig => f !== undefined && typeof f !== 'function');
   if (networks.length !== 1) throw new ConfigError(`${path}.filters`, 'needs exactly one http_connection_manager or tcp_proxy (the terminal filter)');
-  const out: FilterChainConfig = { name: str(c.name, `${path}.name`, ''), match: Object.freeze(match), network: networks[0]! };
+  const terminal = compiled.indexOf(networks[0]!);
+  if (terminal !== compiled.length - 1) throw new ConfigError(`${path}.filters[${terminal}]`, 'the terminal filter must come last');
+  const rbac = compiled.filter((f): f is NetworkRbac => typeof f === 'function');
+  const out: FilterChainConfig = { name: str(c.name, `${path}.name`, ''), match: Object.freeze(match), network: networks[0]!, rbac: Object.freeze(rbac) };
   if (c.transport_socket !== undefined) {
     const tls = compileTransportSocket(c.transport_socket, `${path}.transport_socket`, 'downstream');
     if (tls) out.tls = tls;

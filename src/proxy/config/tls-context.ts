@@ -1,4 +1,5 @@
 // Envoy's TLS transport socket (UpstreamTlsContext, DownstreamTlsContext) compiled into what the TLS layer needs: where the certificate and roots come from, which peer names are accepted, ALPN, SNI and protocol limits.
+import type { SanType } from '../../shared/spiffe.js';
 import { compileStringMatcher, type ValueMatcher } from './string-matcher.js';
 import { ConfigError, bool, isObject, list, obj, optObj, str, type Json } from './xds-json.js';
 
@@ -14,7 +15,7 @@ export type PemSource = { kind: 'file'; path: string } | { kind: 'inline'; pem: 
 /** A certificate and key: from a named SDS secret (resolved by this proxy), or given directly. */
 export type CertificateSource = { kind: 'sds'; name: string } | { kind: 'static'; chain: PemSource; key: PemSource };
 
-export type SanType = 'URI' | 'DNS' | 'IP_ADDRESS' | 'EMAIL';
+export type { SanType } from '../../shared/spiffe.js';
 
 /** One accepted subject alternative name: a type and a matcher on its value. */
 export interface SanMatcher {

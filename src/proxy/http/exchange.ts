@@ -12,6 +12,8 @@ import type { PoolRegistry } from './pool-registry.js';
 import type { UpstreamEvents, UpstreamFailure, UpstreamStream, UpstreamTunnel } from './upstream-stream.js';
 import type { DownstreamSecurity } from '../security/tls-transport.js';
 import { applyClientCertHeader } from './client-cert-header.js';
+import type { FilterReply, FilterRequest } from './http-filters.js';
+import { normalizePath } from './path-normalization.js';
 
 /** How much of a request body is kept for retries and mirrors (Envoy's per-request buffer limit is similar in spirit). */
 const RETRY_BUFFER_BYTES = 64 * 1024;
@@ -151,7 +153,8 @@ export class Exchange implements RouteRequest, UpstreamEvents {
   // RouteRequest
   readonly method: string;
   readonly authority: string;
-  readonly path: string;
+  /** Path and query as routed, checked and forwarded: normalized per the connection manager before anything reads it. */
+  path: string;
   readonly scheme: 'http' | 'https';
 
   private readonly startMs: number;
@@ -209,8 +212,75 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     return this.request.headers.joined(lowerName);
   }
 
-  /** Routes the request and starts the first attempt (or answers locally). */
+  /**
+   * Normalizes the path, runs the decoder filters (JWT, authn, RBAC), then routes and starts the
+   * first attempt — or answers locally at any of these steps.
+   */
   start(): void {
+    const n = normalizePath(this.path, this.ctx.hcm.pathNormalization);
+    if (n.kind === 'reject') return this.reply(400, 'Bad Request', [], true);
+    if (n.kind === 'redirect') return this.reply(307, '', [['location', n.path]]);
+    if (n.changed) {
+      this.path = n.path;
+      this.upstreamTarget = n.path;
+    }
+    if (this.ctx.hcm.decoderFilters.length > 0) this.runFilters(0);
+    else this.route();
+  }
+
+  /** The decoder filters from `i` on, in order; the first reply ends the request. A filter's promise settles on this exchange only if it is still running. */
+  private runFilters(from: number): void {
+    const filters = this.ctx.hcm.decoderFilters;
+    const request = this.filterRequest();
+    for (let i = from; i < filters.length; i++) {
+      const verdict = filters[i]!.decode(request);
+      if (verdict instanceof Promise) {
+        verdict.then(
+          (v) => {
+            if (this.done) return;
+            if (v) this.filterReply(v);
+            else this.runFilters(i + 1);
+          },
+          () => {
+            if (!this.done) this.filterReply({ status: 500, body: 'filter failed' });
+          },
+        );
+        return;
+      }
+      if (verdict) return this.filterReply(verdict);
+    }
+    this.route();
+  }
+
+  private filterReq: FilterRequest | undefined;
+
+  private filterRequest(): FilterRequest {
+    if (this.filterReq) return this.filterReq;
+    const q = this.path.indexOf('?');
+    const sink = this.sink;
+    this.filterReq = {
+      method: this.method,
+      path: q < 0 ? this.path : this.path.slice(0, q),
+      query: q < 0 ? '' : this.path.slice(q + 1),
+      authority: this.authority,
+      headers: this.upstreamHeaders,
+      security: sink.security,
+      remoteAddress: sink.remoteAddress,
+      localAddress: sink.localAddress,
+      localPort: sink.localPort,
+      ...(sink.security.serverName !== undefined ? { serverName: sink.security.serverName } : {}),
+      metadata: new Map(),
+    };
+    return this.filterReq;
+  }
+
+  private filterReply(r: FilterReply): void {
+    if (r.flag) this.flags.push(r.flag);
+    this.reply(r.status, r.body, r.headers ? r.headers.map(([n, v]) => [n, v]) : []);
+  }
+
+  /** Routes the request and starts the first attempt (or answers locally). */
+  private route(): void {
     const table = this.ctx.routes;
     this.routes = table;
     const sel = table?.select(this);
@@ -300,7 +370,6 @@ export class Exchange implements RouteRequest, UpstreamEvents {
   /** Header changes Envoy's router makes before the first attempt (each attempt then adds its attempt count). */
   private prepareUpstreamHead(route: RouteEntry, action: ForwardAction): void {
     const h = this.upstreamHeaders;
-    const req = this.request;
     const named = h.joined('connection');
     for (const name of HOP_BY_HOP) h.remove(name);
     if (named) for (const n of named.split(',')) h.remove(n.trim().toLowerCase());
@@ -323,9 +392,9 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     if (!h.has('x-forwarded-proto')) h.add('x-forwarded-proto', this.scheme, 'x-forwarded-proto');
     if (!h.has('x-request-id')) h.add('x-request-id', randomUUID(), 'x-request-id');
     if (action.prefixRewrite !== undefined || action.regexRewrite) {
-      const q = req.path.indexOf('?');
-      const pathOnly = q < 0 ? req.path : req.path.slice(0, q);
-      const query = q < 0 ? '' : req.path.slice(q);
+      const q = this.path.indexOf('?');
+      const pathOnly = q < 0 ? this.path : this.path.slice(0, q);
+      const query = q < 0 ? '' : this.path.slice(q);
       let rewritten = pathOnly;
       if (action.regexRewrite) rewritten = action.regexRewrite.matcher(pathOnly);
       else {
@@ -333,7 +402,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
         rewritten = prefix !== undefined && pathOnly.toLowerCase().startsWith(prefix.toLowerCase()) ? action.prefixRewrite! + pathOnly.slice(prefix.length) : pathOnly;
       }
       if (rewritten !== pathOnly) {
-        h.set('x-envoy-original-path', req.path, 'x-envoy-original-path');
+        h.set('x-envoy-original-path', this.path, 'x-envoy-original-path');
         this.upstreamTarget = rewritten + query;
       }
     }
@@ -703,9 +772,9 @@ export class Exchange implements RouteRequest, UpstreamEvents {
   }
 
   /** A response made here. gRPC requests get it as gRPC statuses, in a trailers-only response (Envoy's local reply for gRPC). */
-  private reply(status: number, body: string, headers: Array<[string, string]>): void {
+  private reply(status: number, body: string, headers: Array<[string, string]>, forceClose = false): void {
     if (this.done) return;
-    const close = !this.request.keepAlive;
+    const close = forceClose || !this.request.keepAlive;
     const all: Array<[string, string]> = [...headers, ['server', this.ctx.hcm.serverName]];
     let wireStatus = status;
     let wireBody = body;

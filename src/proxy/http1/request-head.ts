@@ -71,6 +71,10 @@ export class RequestHeadParser extends HeadScanner {
     // instead of one per field (a latin1 decode costs ~50 ns of call overhead, a slice ~5).
     const hs = buf.toString('latin1', base, headEnd);
     const method = knownMethod(buf, base, this.methodEnd) ?? hs.slice(0, this.methodEnd - base);
+    // Methods are case-sensitive, and one spelled in lower case is how a request slips past a
+    // policy on `GET` while the backend reads it as GET: refused, as Envoy's codec does
+    // (reliability-security §1 A10).
+    if (/[a-z]/.test(method)) return E['http1.invalid_method'];
     const target = hs.slice(this.targetStart - base, this.targetEnd - base);
     const minor = this.versionMinor as 0 | 1;
 
@@ -135,7 +139,8 @@ export class RequestHeadParser extends HeadScanner {
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one ever, and it must be an authority.
     if (hostCount > 1) return E['http1.duplicate_host'];
     if (hostCount === 0 && minor === 1) return E['http1.missing_host'];
-    if (host !== undefined && !isAuthorityChars(host, 0, host.length)) return E['http1.invalid_host'];
+    // An empty Host names no virtual host; refused rather than routed to a default one (§1 B8).
+    if (host !== undefined && (host === '' || !isAuthorityChars(host, 0, host.length))) return E['http1.invalid_host'];
 
     const isConnect = method === 'CONNECT';
     if (teCount > 0) {

@@ -56,7 +56,7 @@ export interface WorkloadCertAgentOptions {
   keyType?: WorkloadKeyType;
   /** Lifetime to ask for, ms (sent in whole seconds, rounded up); 0 or undefined lets the CA choose (24 h for Meltemi's). */
   requestedTtlMs?: number;
-  /** Share of the lifetime after notBefore at which to renew, in (0, 1); default 0.5. */
+  /** Share of the lifetime (from arrival) at which to renew, in (0, 1); default 0.5. */
   graceRatio?: number;
   /** Renewal is moved earlier by a random share of the lifetime up to this, in [0, graceRatio); default 0.1. */
   jitterRatio?: number;
@@ -185,8 +185,8 @@ function trustBundle(roots: readonly X509Certificate[], extra: X509Certificate |
  * answer becomes the SecretStore's `default` (leaf and intermediates, without the root, plus the
  * PKCS#8 key) and `ROOTCA` (the configured CA roots plus the chain's root, each once).
  *
- * Renewal is due at notBefore + graceRatio × lifetime, earlier by a random share of up to
- * jitterRatio × lifetime. A failed request is retried with capped, jittered exponential backoff
+ * Renewal is due at graceRatio of the lifetime counted from arrival (the later of notBefore and
+ * receipt), earlier by a random share of up to jitterRatio × that lifetime. A failed request is retried with capped, jittered exponential backoff
  * until it succeeds or `close()` is called; meanwhile the last good certificate stays in the store
  * (a proxy keeps serving what it has, as Envoy keeps its last SDS answer). Failures are reported
  * through the logger; tokens and keys are never logged.
@@ -372,6 +372,26 @@ export class WorkloadCertAgent {
     });
   }
 
+  /**
+   * Reads the roots again and updates ROOTCA at once when they changed, without a new certificate:
+   * a root rotation publishes the new root before the CA signs with it, and every proxy must trust
+   * it by then (the caller watches the roots file). Errors are logged; the bundle in use stays.
+   */
+  async refreshRoots(): Promise<void> {
+    if (this.closed || this.current === undefined) return;
+    try {
+      const roots = parseRoots(await this.options.caRoots());
+      if (this.closed || this.current === undefined) return;
+      const bundle = trustBundle(roots, this.current.chainRoot);
+      if (this.store.validation(ROOT_BUNDLE)?.trustedCa !== bundle) {
+        this.store.set(ROOT_BUNDLE, { kind: 'validation', trustedCa: bundle });
+        this.log.info('mesh trust bundle updated', { roots: roots.length });
+      }
+    } catch (e) {
+      this.log.warn('mesh roots could not be read; the trust bundle in use stays', { error: messageOf(e) });
+    }
+  }
+
   private install(issued: Issued, privateKeyPem: string, roots: readonly X509Certificate[]): void {
     const previous = this.current;
     // The bundle first: when `default` changes, whatever rebuilds a TLS context already trusts the new chain's root.
@@ -386,10 +406,14 @@ export class WorkloadCertAgent {
   }
 
   private scheduleRenewal(issued: Issued): void {
-    const lifetime = issued.notAfter - issued.notBefore;
+    // The lifetime counts from when the certificate arrived, as Istio's agent counts it: CAs date
+    // notBefore back (Meltemi's by 2 minutes) for clock skew, and counting from there would renew a
+    // short-lived certificate almost at once, over and over.
+    const start = Math.max(issued.notBefore, Math.min(this.now(), issued.notAfter));
+    const lifetime = issued.notAfter - start;
     const r = this.random();
     const jitter = (r >= 0 && r < 1 ? r : 0) * this.jitterRatio * lifetime;
-    const due = Math.floor(issued.notBefore + this.graceRatio * lifetime - jitter);
+    const due = Math.floor(start + this.graceRatio * lifetime - jitter);
     this.renewAt = Math.max(due, this.now() + MIN_RENEW_DELAY_MS);
     this.log.info('workload certificate issued', {
       identity: issued.identity,

@@ -17,6 +17,8 @@ export interface DownstreamSecurity {
   peerCertificate?: X509Certificate;
   /** This proxy's own certificate on the connection (its URI SAN is XFCC's `By`). */
   localIdentity?: string;
+  /** The SNI the client sent (`connection.sni`). */
+  serverName?: string;
 }
 
 export const PLAINTEXT: DownstreamSecurity = Object.freeze({ tls: false });
