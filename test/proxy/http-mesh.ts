@@ -38,7 +38,8 @@ export interface Upstream extends Endpoint {
   behaviour: Behaviour;
 }
 
-export async function startUpstream(name: string, behaviour: Behaviour = () => ({ status: 200, body: name })): Promise<Upstream> {
+/** An HTTP/1.1 upstream on 127.0.0.1 (`port` 0: any free port). */
+export async function startUpstream(name: string, behaviour: Behaviour = () => ({ status: 200, body: name }), port = 0): Promise<Upstream> {
   const u: Upstream = {
     name,
     port: 0,
@@ -69,7 +70,7 @@ export async function startUpstream(name: string, behaviour: Behaviour = () => (
     });
   });
   u.server.keepAliveTimeout = 30_000;
-  u.server.listen(0, '127.0.0.1');
+  u.server.listen(port, '127.0.0.1');
   await once(u.server, 'listening');
   u.port = (u.server.address() as net.AddressInfo).port;
   return u;

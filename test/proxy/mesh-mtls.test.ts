@@ -6,12 +6,11 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { generateRootCa } from '../../src/ca/ca-bundle.js';
-import { CaServer, caServerCredentials } from '../../src/ca/ca-server.js';
-import { LocalTokenAuthenticator, newTokenKey } from '../../src/ca/caller-auth.js';
+import { caServerCredentials } from '../../src/ca/ca-server.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
 import { Discovery } from '../../src/xds/discovery.js';
 import { HOST, freePort, startUpstream, until, webServiceEntry } from './http-mesh.js';
+import { CA_NAMES, startMeshCa } from './mesh-ca.js';
 
 const CLIENT_ID = 'spiffe://cluster.local/ns/default/sa/client';
 const SERVER_ID = 'spiffe://cluster.local/ns/default/sa/web';
@@ -51,9 +50,7 @@ function plaintext(host: string, port: number): Promise<'answered' | 'refused'> 
 test('two sidecars with CA-issued identities: auto-mTLS, STRICT refuses plaintext, PERMISSIVE takes both, the caller is named to the app and in the metrics', { timeout: 90_000 }, async () => {
   const appPort = await freePort();
   const servicePort = await freePort();
-  const app = await startUpstream('app');
-  app.server.close();
-  await new Promise<void>((r) => app.server.listen(appPort, '127.0.0.1', () => r()));
+  const app = await startUpstream('app', undefined, appPort);
   const dir = mkdtempSync(join(tmpdir(), 'meltemi-mtls-'));
   const config = join(dir, 'config');
   const writeConfig = (mode: 'STRICT' | 'PERMISSIVE') =>
@@ -69,29 +66,20 @@ ${peerAuthentication(mode)}`,
     );
   mkdirSync(config);
   writeConfig('STRICT');
-  // The CA as `meltemi discovery --ca-dir` runs it: a root, the token key, TLS as istiod.istio-system.svc.
-  const bundle = await generateRootCa({ trustDomain: 'cluster.local', keyType: 'ecP256' });
-  const key = newTokenKey();
-  const tokens = new LocalTokenAuthenticator({ key, trustDomain: 'cluster.local' });
-  const ca = new CaServer({ bundle, authenticator: tokens, trustDomain: 'cluster.local' });
-  const caPort = await ca.start('127.0.0.1:0', await caServerCredentials(bundle, ['istiod.istio-system.svc']));
-  writeFileSync(join(dir, 'root-cert.pem'), bundle.rootCertPem);
-  writeFileSync(join(dir, 'client.token'), tokens.issueToken({ namespace: 'default', serviceAccount: 'client' }, 3_600_000));
-  writeFileSync(join(dir, 'web.token'), tokens.issueToken({ namespace: 'default', serviceAccount: 'web' }, 3_600_000));
-  const identity = (name: string) => ({ caAddress: `127.0.0.1:${caPort}`, rootCertFile: join(dir, 'root-cert.pem'), tokenFile: join(dir, `${name}.token`) });
+  const ca = await startMeshCa(dir);
 
   const xdsPort = await freePort();
   const discovery = await new Discovery({ configDir: config, xdsPort, debugPort: 0, debounceAfterMs: 10 }).start();
   const common = { discovery: `127.0.0.1:${xdsPort}`, adminPort: 0, healthPort: 0, statsPort: 0, mergedMetricsPort: 0, healthHost: '127.0.0.1', drainMs: 100, backoff: { baseMs: 50, maxMs: 200 } };
   const server = new MeshProxy({
     ...common,
-    identity: identity('web'),
+    identity: ca.identity('web'),
     node: { type: 'sidecar', ips: ['127.0.0.2'], podName: 'web-1', namespace: 'default', serviceAccount: 'web', labels: { app: 'web', version: 'v1' } },
     plan: { mode: 'sidecar', inboundAddress: '127.0.0.2' },
   });
   const client = new MeshProxy({
     ...common,
-    identity: identity('client'),
+    identity: ca.identity('client'),
     node: { type: 'sidecar', ips: ['127.0.0.1'], podName: 'client-1', namespace: 'default', serviceAccount: 'client', labels: { app: 'client' } },
     plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' },
   });
@@ -135,8 +123,7 @@ ${peerAuthentication(mode)}`,
     await server.stop();
     await discovery.close();
     await ca.close();
-    app.server.closeAllConnections();
-    await new Promise<void>((r) => app.server.close(() => r()));
+    await app.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -146,16 +133,10 @@ test('xDS over mutual TLS: a proxy connects with its workload certificate; a cer
   const config = join(dir, 'config');
   mkdirSync(config);
   writeFileSync(join(config, 'mesh.yaml'), webServiceEntry(await freePort()));
-  const bundle = await generateRootCa({ trustDomain: 'cluster.local', keyType: 'ecP256' });
-  const tokens = new LocalTokenAuthenticator({ key: newTokenKey(), trustDomain: 'cluster.local' });
-  const ca = new CaServer({ bundle, authenticator: tokens, trustDomain: 'cluster.local' });
-  const caPort = await ca.start('127.0.0.1:0', await caServerCredentials(bundle, ['istiod.istio-system.svc']));
-  writeFileSync(join(dir, 'root-cert.pem'), bundle.rootCertPem);
-  writeFileSync(join(dir, 'default.token'), tokens.issueToken({ namespace: 'default', serviceAccount: 'client' }, 3_600_000));
-  writeFileSync(join(dir, 'other.token'), tokens.issueToken({ namespace: 'other', serviceAccount: 'client' }, 3_600_000));
+  const ca = await startMeshCa(dir);
   const discovery = await new Discovery({ configDir: config, xdsPort: 0, debugPort: 0, debounceAfterMs: 10 }).start();
-  const secure = await discovery.serveSecureXds('127.0.0.1', 0, await caServerCredentials(bundle, ['istiod.istio-system.svc'], { requireClientCertificate: true }));
-  const proxy = (token: string, pod: string) =>
+  const secure = await discovery.serveSecureXds('127.0.0.1', 0, await caServerCredentials(ca.bundle, CA_NAMES, { requireClientCertificate: true }));
+  const proxy = (namespace: string, pod: string) =>
     new MeshProxy({
       discovery: secure,
       adminPort: 0,
@@ -165,12 +146,12 @@ test('xDS over mutual TLS: a proxy connects with its workload certificate; a cer
       healthHost: '127.0.0.1',
       drainMs: 100,
       backoff: { baseMs: 50, maxMs: 200 },
-      identity: { caAddress: `127.0.0.1:${caPort}`, rootCertFile: join(dir, 'root-cert.pem'), tokenFile: join(dir, token), xdsServerName: 'istiod.istio-system.svc' },
+      identity: ca.identity('client', namespace, { xdsServerName: CA_NAMES[0]! }),
       node: { type: 'sidecar', ips: ['127.0.0.1'], podName: pod, namespace: 'default', labels: { app: 'client' } },
       plan: { mode: 'sidecar', outboundAddress: '127.0.0.1' },
     });
-  const good = proxy('default.token', 'good-1');
-  const impostor = proxy('other.token', 'impostor-1');
+  const good = proxy('default', 'good-1');
+  const impostor = proxy('other', 'impostor-1');
   let denied = 0;
   try {
     await good.start();

@@ -121,10 +121,8 @@ for (const protocol of ['sotw', 'delta'] as const) {
 test('two sidecars exchange metadata: both report the request with each other\'s workload labels', { timeout: 60_000 }, async () => {
   const appPort = await freePort();
   const servicePort = await freePort();
-  const app = await startUpstream('app');
   // The app listens on 127.0.0.1:appPort (Istio's inbound cluster target); its sidecar on the pod address 127.0.0.2.
-  app.server.close();
-  await new Promise<void>((r) => app.server.listen(appPort, '127.0.0.1', () => r()));
+  const app = await startUpstream('app', undefined, appPort);
   const xdsPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'meltemi-proxy-'));
   writeFileSync(
@@ -175,8 +173,7 @@ spec: { address: 127.0.0.2, ports: { http: ${appPort} }, labels: { app: web, ver
     await client.stop();
     await server.stop();
     await discovery.close();
-    app.server.closeAllConnections();
-    await new Promise<void>((r) => app.server.close(() => r()));
+    await app.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -8,19 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateRootCa, type CaBundle } from '../../src/ca/ca-bundle.js';
-import { CaServer, caServerCredentials } from '../../src/ca/ca-server.js';
-import { LocalTokenAuthenticator, newTokenKey } from '../../src/ca/caller-auth.js';
+import { caServerCredentials } from '../../src/ca/ca-server.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
 import { ROOT_BUNDLE, WORKLOAD_CERTIFICATE } from '../../src/proxy/security/secret-store.js';
 import { Discovery } from '../../src/xds/discovery.js';
 import { HOST, freePort, startUpstream, until, webServiceEntry } from './http-mesh.js';
+import { CA_NAMES, startMeshCa } from './mesh-ca.js';
 
 const SOAK = process.env.MELTEMI_ROTATION_SOAK === '1';
 const DURATION_MS = SOAK ? 60_000 : 9_000;
 const RATE = SOAK ? 500 : 100;
 /** Renewal at half the lifetime (minus up to 10 % jitter): every ~10 s in the soak, ~2 s here. */
 const CERT_TTL_MS = SOAK ? 20_000 : 4_000;
-const CA_NAMES = ['istiod.istio-system.svc'];
 
 function signedBy(pemChain: string, root: CaBundle): boolean {
   const leaf = new X509Certificate(pemChain.slice(0, pemChain.indexOf('-----END CERTIFICATE-----') + 25));
@@ -31,9 +30,7 @@ function signedBy(pemChain: string, root: CaBundle): boolean {
 test(`rotation under load: ${DURATION_MS / 1000} s at ${RATE} requests/s through two mTLS sidecars, certificates renewed every ~${CERT_TTL_MS / 2000} s, the root rotated once — zero failures`, { timeout: DURATION_MS + 90_000 }, async () => {
   const appPort = await freePort();
   const servicePort = await freePort();
-  const app = await startUpstream('app');
-  app.server.close();
-  await new Promise<void>((r) => app.server.listen(appPort, '127.0.0.1', () => r()));
+  const app = await startUpstream('app', undefined, appPort);
   const dir = mkdtempSync(join(tmpdir(), 'meltemi-rotation-'));
   const config = join(dir, 'config');
   mkdirSync(config);
@@ -58,13 +55,9 @@ spec: { host: ${HOST}, trafficPolicy: { connectionPool: { http: { maxRequestsPer
 `,
   );
   const [oldRoot, newRoot] = await Promise.all([generateRootCa({ trustDomain: 'cluster.local', keyType: 'ecP256' }), generateRootCa({ trustDomain: 'cluster.local', keyType: 'ecP256' })]);
-  const tokens = new LocalTokenAuthenticator({ key: newTokenKey(), trustDomain: 'cluster.local' });
-  const ca = new CaServer({ bundle: oldRoot, authenticator: tokens, trustDomain: 'cluster.local', logger: { info: () => undefined, warn: () => undefined, error: () => undefined } });
-  const caPort = await ca.start('127.0.0.1:0', await caServerCredentials(oldRoot, CA_NAMES));
-  const rootsFile = join(dir, 'root-cert.pem');
-  writeFileSync(rootsFile, oldRoot.rootCertPem);
-  for (const sa of ['client', 'web']) writeFileSync(join(dir, `${sa}.token`), tokens.issueToken({ namespace: 'default', serviceAccount: sa }, 3_600_000));
-  const identity = (sa: string) => ({ caAddress: `127.0.0.1:${caPort}`, rootCertFile: rootsFile, tokenFile: join(dir, `${sa}.token`), requestedTtlMs: CERT_TTL_MS, rootsPollMs: 100 });
+  const ca = await startMeshCa(dir, oldRoot);
+  const rootsFile = ca.rootsFile;
+  const identity = (sa: string) => ca.identity(sa, 'default', { requestedTtlMs: CERT_TTL_MS, rootsPollMs: 100 });
 
   const xdsPort = await freePort();
   const discovery = await new Discovery({ configDir: config, xdsPort, debugPort: 0, debounceAfterMs: 10 }).start();
@@ -119,7 +112,7 @@ spec: { host: ${HOST}, trafficPolicy: { connectionPool: { http: { maxRequestsPer
     await until('both proxies trust the new root', () => trustsNew(server) && trustsNew(client), 10_000);
     // …then the CA signs with the new root (and serves TLS from it)…
     const rotated: CaBundle = { ...newRoot, trustBundlePem: newRoot.rootCertPem + oldRoot.rootCertPem };
-    await ca.rotate(rotated, await caServerCredentials(rotated, CA_NAMES));
+    await ca.server.rotate(rotated, await caServerCredentials(rotated, CA_NAMES));
     const onNew = (p: MeshProxy) => signedBy(p.secrets.certificate(WORKLOAD_CERTIFICATE)!.certificateChain, newRoot);
     await until('both proxies hold certificates from the new root', () => onNew(server) && onNew(client), CERT_TTL_MS * 2);
     // …and once every certificate is from the new root, the old one is dropped.
@@ -144,8 +137,7 @@ spec: { host: ${HOST}, trafficPolicy: { connectionPool: { http: { maxRequestsPer
     await server.stop();
     await discovery.close();
     await ca.close();
-    app.server.closeAllConnections();
-    await new Promise<void>((r) => app.server.close(() => r()));
+    await app.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
