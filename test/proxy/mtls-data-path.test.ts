@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { after, before, test } from 'node:test';
 import * as tls from 'node:tls';
@@ -315,5 +316,31 @@ test('opaque TCP over mutual TLS between the two data planes', async () => {
   } finally {
     await p.close();
     echo.close();
+  }
+});
+
+test('HTTP/2 negotiated by ALPN inside mutual TLS: an h2 client is served over the same TLS chain', async () => {
+  const p = await pair();
+  const client = await leaf(ca, CLIENT);
+  const session = http2.connect(`https://127.0.0.1:${p.serverPort}`, { key: client.key, cert: client.chain.slice(0, -1).join(''), ca: ca.rootCertPem, checkServerIdentity: () => undefined });
+  try {
+    seen.length = 0;
+    const alpn = await new Promise<string | false | undefined>((resolve, reject) => {
+      session.once('connect', () => resolve((session.socket as tls.TLSSocket).alpnProtocol));
+      session.once('error', reject);
+    });
+    assert.equal(alpn, 'h2');
+    const stream = session.request({ ':path': '/', ':authority': 'b' });
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => (body += c));
+    await once(stream, 'end');
+    assert.equal(headers[':status'], 200);
+    assert.equal(body, 'app');
+    assert.match(seen[0]!.xfcc ?? '', new RegExp(`URI=${uri(CLIENT)}$`));
+  } finally {
+    session.close();
+    await p.close();
   }
 });

@@ -170,6 +170,9 @@ export class TlsTransport {
       }
       this.stats.handshake++;
       if (built.localIdentity !== undefined) verdict.localIdentity = built.localIdentity;
+      // What Node's own TLS server does once a handshake is accepted; HTTP/2 sessions wait for it
+      // (they would otherwise wait for a client-side 'secureConnect' that a server never sees).
+      (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
       onSecure(socket, verdict);
     });
   }
