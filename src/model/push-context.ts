@@ -109,6 +109,16 @@ export interface RequestAuthenticationConfig extends ConfigMeta {
   spec: RequestAuthenticationSpec;
 }
 
+/**
+ * A Kubernetes Secret (core/v1) as generators read it: its type and its values, decoded (base64
+ * `data`, with `stringData` over it) as UTF-8 text. Key material: never logged or shown.
+ */
+export interface SecretConfig extends ConfigMeta {
+  /** `kubernetes.io/tls`, `Opaque` (the default)… */
+  type: string;
+  data: Readonly<Record<string, string>>;
+}
+
 /** Something worth telling an operator about a push (a conflict, an unresolvable reference). */
 export interface PushMessage {
   level: 'Warning' | 'Error';
@@ -171,6 +181,12 @@ export interface PushContext {
    * token.
    */
   readonly jwks: JwksSnapshot;
+  /**
+   * The Kubernetes Secret `name` of `namespace` (a gateway's `credentialName`), decoded; undefined
+   * when there is none. Generators ask only for the requesting gateway's own namespace: a Secret
+   * is never served across namespaces.
+   */
+  secret(namespace: string, name: string): SecretConfig | undefined;
   /** Endpoints whose address is one of the proxy's IPs (the services it serves, for inbound config). */
   inboundEndpoints(proxy: Proxy): readonly Endpoint[];
 }

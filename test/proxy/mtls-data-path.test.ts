@@ -325,7 +325,7 @@ test('HTTP/2 negotiated by ALPN inside mutual TLS: an h2 client is served over t
   const session = http2.connect(`https://127.0.0.1:${p.serverPort}`, { key: client.key, cert: client.chain.slice(0, -1).join(''), ca: ca.rootCertPem, checkServerIdentity: () => undefined });
   try {
     seen.length = 0;
-    const alpn = await new Promise<string | false | undefined>((resolve, reject) => {
+    const alpn = await new Promise<string | false | null>((resolve, reject) => {
       session.once('connect', () => resolve((session.socket as tls.TLSSocket).alpnProtocol));
       session.once('error', reject);
     });

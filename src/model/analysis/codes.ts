@@ -84,6 +84,11 @@ export const CODES = {
     level: 'Warning',
     summary: 'Two ServiceEntries declare the same host; Meltemi serves one service per hostname (the oldest entry\'s), so the other\'s ports and endpoints for that host are not served, even in its own namespace.',
   },
+  PlaintextBypassesIdentityDeny: {
+    code: 'MLT0108',
+    level: 'Warning',
+    summary: 'A DENY AuthorizationPolicy matches callers by principal or namespace in a namespace whose mutual TLS is not STRICT; plaintext callers have no identity, so the rule never matches them (ISTIO-SECURITY-2021-004).',
+  },
 } as const satisfies Record<string, Omit<AnalysisCode, 'name'>>;
 
 export type CodeName = keyof typeof CODES;

@@ -9,6 +9,7 @@ import { analyzeDestinationSubsets } from './destination-subsets.js';
 import { analyzeGatewaySelectors } from './gateway-selectors.js';
 import { analyzeMemberRolls } from './member-rolls.js';
 import { analyzeMeshGatewayHosts } from './mesh-gateway-hosts.js';
+import { analyzePlaintextDenyBypass } from './plaintext-deny-bypass.js';
 import { analyzePolicySelectors } from './policy-selectors.js';
 import { analyzeRequestAuthentication } from './request-authentication.js';
 import { analyzeServiceEntryHosts } from './service-entry-hosts.js';
@@ -35,6 +36,7 @@ export const ANALYZERS: Readonly<Record<string, Analyzer>> = {
   'control-planes': analyzeControlPlanes,
   'member-rolls': analyzeMemberRolls,
   'service-entry-hosts': analyzeServiceEntryHosts,
+  'plaintext-deny-bypass': analyzePlaintextDenyBypass,
 };
 
 function compare(a: AnalysisMessage, b: AnalysisMessage): number {

@@ -7,13 +7,14 @@ import type { Endpoint, RegistrySnapshot, Service } from '../../registry/types.j
 import { NO_JWKS, type JwksSnapshot } from '../jwks.js';
 import type { MeshConfig } from '../mesh-config.js';
 import type { Proxy } from '../proxy.js';
-import type { DestinationRuleConfig, EffectivePeerAuthentication, MergedGateway, PeerMtlsMode, PushContext, PushMessage, RequestAuthenticationConfig, SidecarScope, VirtualServiceConfig, WorkloadAuthorizationPolicies } from '../push-context.js';
+import type { DestinationRuleConfig, EffectivePeerAuthentication, MergedGateway, PeerMtlsMode, PushContext, PushMessage, RequestAuthenticationConfig, SecretConfig, SidecarScope, VirtualServiceConfig, WorkloadAuthorizationPolicies } from '../push-context.js';
 import { AuthorizationPolicyIndex } from './authorization-policy.js';
 import { compareByCreation, isVisible, labelsKey, selectorMatches, visibilityOf, type Visibility } from './config-meta.js';
 import { DestinationRuleIndex } from './destination-rule-index.js';
 import { GatewayIndex } from './gateway-merge.js';
 import { PeerAuthenticationIndex } from './peer-authentication.js';
 import { RequestAuthenticationIndex } from './request-authentication.js';
+import { SecretIndex } from './secret-index.js';
 import { SidecarIndex, defaultScope, scopeKey, sidecarScope, type ScopeInputs, type ScopeState } from './sidecar-scope.js';
 import { MESH_GATEWAY, VirtualServiceIndex } from './virtual-service-index.js';
 
@@ -22,7 +23,7 @@ const EMPTY: readonly Endpoint[] = Object.freeze([]);
 /**
  * Builds the PushContext for one push. Reads `store` once (VirtualService, DestinationRule,
  * Gateway, Sidecar of networking.istio.io; PeerAuthentication and AuthorizationPolicy of
- * security.istio.io) and keeps no reference to it, so later store changes never show through;
+ * security.istio.io; core/v1 Secrets) and keeps no reference to it, so later store changes never show through;
  * `registry` is an immutable snapshot. Indexes are built eagerly; per-proxy
  * answers are computed on first use and cached per (namespace, Sidecar) or per label set, so many
  * proxies share the work. Everything returned is frozen. `version` must differ between pushes.
@@ -40,6 +41,7 @@ export function buildPushContext(store: ConfigStore, registry: RegistrySnapshot,
     peerAuthentications: store.list({ kind: 'PeerAuthentication', group: SECURITY_GROUP }),
     authorizationPolicies: store.list({ kind: 'AuthorizationPolicy', group: SECURITY_GROUP }),
     requestAuthentications: store.list({ kind: 'RequestAuthentication', group: SECURITY_GROUP }),
+    secrets: store.list({ kind: 'Secret', group: '' }),
     jwks: options.jwks,
   };
   return new PushContextImpl(new ConfigView(configs, registry.services, frozenMesh), registry, frozenMesh, version);
@@ -54,6 +56,8 @@ export interface PushConfigs {
   peerAuthentications: readonly Resource[];
   authorizationPolicies: readonly Resource[];
   requestAuthentications?: readonly Resource[];
+  /** Kubernetes Secrets (core/v1): gateway credentials served over SDS. */
+  secrets?: readonly Resource[];
   /** The remote JWT key sets as of this push (default: none fetched, every one fails closed). */
   jwks?: JwksSnapshot;
 }
@@ -82,6 +86,7 @@ class ConfigView {
   readonly peerAuthn: PeerAuthenticationIndex;
   readonly authz: AuthorizationPolicyIndex;
   readonly requestAuthn: RequestAuthenticationIndex;
+  readonly secrets: SecretIndex;
   readonly jwks: JwksSnapshot;
   /** The registry's services by hostname; when a snapshot holds several, the oldest (Kubernetes first) wins. */
   readonly byHostname = new Map<string, { service: Service; visibility: Visibility }>();
@@ -100,6 +105,7 @@ class ConfigView {
     this.peerAuthn = new PeerAuthenticationIndex(configs.peerAuthentications, mesh.rootNamespace);
     this.authz = new AuthorizationPolicyIndex(configs.authorizationPolicies, mesh.rootNamespace);
     this.requestAuthn = new RequestAuthenticationIndex(configs.requestAuthentications ?? [], mesh.rootNamespace);
+    this.secrets = new SecretIndex(configs.secrets ?? []);
     this.jwks = configs.jwks ?? NO_JWKS;
     this.messages = Object.freeze([...this.vs.messages, ...this.dr.messages, ...this.gw.messages].map((m) => Object.freeze(m)));
     this.scopeInputs = {
@@ -225,6 +231,10 @@ class PushContextImpl implements PushContext {
 
   authorizationPolicies(namespace: string, labels: Readonly<Record<string, string>>): WorkloadAuthorizationPolicies {
     return this.view.authz.forWorkload(namespace, labels);
+  }
+
+  secret(namespace: string, name: string): SecretConfig | undefined {
+    return this.view.secrets.get(namespace, name);
   }
 
   inboundEndpoints(proxy: Proxy): readonly Endpoint[] {
