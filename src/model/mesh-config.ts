@@ -33,6 +33,19 @@ export interface MeshConfig {
    * `//admin` past a `/admin` policy); every mode but DECODE_AND_MERGE_SLASHES refuses escaped slashes.
    */
   pathNormalization: PathNormalizationMode;
+  /**
+   * TLS parameters of the mesh's mutual TLS (SMCP `security.controlPlane.tls`): Envoy's
+   * TLS_AUTO/TLSv1_2/TLSv1_3 names, OpenSSL cipher and curve names. Unset: TLS 1.2 at least and
+   * OpenSSL's defaults.
+   */
+  meshTls: MeshTlsParams;
+}
+
+export interface MeshTlsParams {
+  minProtocolVersion?: string;
+  maxProtocolVersion?: string;
+  cipherSuites?: string[];
+  ecdhCurves?: string[];
 }
 
 export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
@@ -51,6 +64,7 @@ export const DEFAULT_MESH_CONFIG: Readonly<MeshConfig> = Object.freeze({
   defaultIdleTimeoutMs: 3_600_000,
   protocolDetectionTimeoutMs: 100,
   pathNormalization: 'MERGE_SLASHES',
+  meshTls: Object.freeze({}),
 });
 
 export function meshConfig(overrides: Partial<MeshConfig> = {}): MeshConfig {
@@ -80,6 +94,17 @@ export function meshConfigFromControlPlane(namespace: string, spec: unknown): Me
   const timeout = str(['proxy', 'networking', 'connectionTimeout']);
   const ms = timeout === undefined ? undefined : parseGoDurationMs(timeout);
   if (ms !== undefined && ms > 0) out.connectTimeoutMs = ms;
+  const tls = get(['security', 'controlPlane', 'tls']);
+  if (tls && typeof tls === 'object') {
+    const t = tls as Record<string, unknown>;
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : []);
+    const meshTls: MeshTlsParams = {};
+    if (typeof t.minProtocolVersion === 'string' && t.minProtocolVersion !== '') meshTls.minProtocolVersion = t.minProtocolVersion;
+    if (typeof t.maxProtocolVersion === 'string' && t.maxProtocolVersion !== '') meshTls.maxProtocolVersion = t.maxProtocolVersion;
+    if (strings(t.cipherSuites).length > 0) meshTls.cipherSuites = strings(t.cipherSuites);
+    if (strings(t.ecdhCurves).length > 0) meshTls.ecdhCurves = strings(t.ecdhCurves);
+    out.meshTls = meshTls;
+  }
   // Maistra passes techPreview.meshConfig through to Istio's mesh config.
   const normalization = str(['techPreview', 'meshConfig', 'pathNormalization', 'normalization']);
   if (normalization !== undefined && PATH_NORMALIZATION_MODES.has(normalization)) out.pathNormalization = normalization as PathNormalizationMode;

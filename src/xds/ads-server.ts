@@ -14,7 +14,7 @@ import { mergePushRequests } from './debounce.js';
 import { envoyConfigDump, type TypeDump } from './config-dump.js';
 import { commitDelta, planChanged, planDelta } from './delta.js';
 import { decodeMessage, decodeResource, encodeResource } from './encode.js';
-import { clustersMayChange, envoyGenerators } from './generators/index.js';
+import { clustersMayChange, credentialSecret, envoyGenerators, secretsOnly } from './generators/index.js';
 import { grpcGenerators } from './generators/grpc.js';
 import { envoyProtos } from './protos.js';
 import { encodeDeltaResponse, encodeSotwResponse, isDeltaResponseWire, isSotwResponseWire } from './response-wire.js';
@@ -45,7 +45,7 @@ export interface AdsServerOptions {
   version?: string;
 }
 
-/** Events, for tests and the debug API: `connected`, `disconnected`, `sent`, `ack`, `nack`, `build-error`. */
+/** Events, for tests and the debug API: `connected`, `disconnected`, `sent`, `ack`, `nack`, `build-error`, `secret-missing`. */
 export interface SentEvent {
   connectionId: string;
   proxyId: string;
@@ -139,6 +139,16 @@ interface Connection {
   pendingSince: number;
   /** The proxy's scope services when its clusters were last generated (see clustersMayChange). */
   clusterScope?: readonly Service[];
+  /** SDS names last reported as unavailable, with why (each problem is logged once, not on every push). */
+  missingSecrets?: Map<string, string>;
+}
+
+/** Payload of the `secret-missing` event: a requested SDS secret that could not be served. */
+export interface SecretMissingEvent {
+  connectionId: string;
+  proxyId: string;
+  name: string;
+  problem: string;
 }
 
 /** `outbound|9080|v1|reviews.bookinfo.svc.cluster.local` → the host; undefined when not a subset key. */
@@ -521,6 +531,7 @@ export class AdsServer {
         if (out.has(r.name)) throw new Error(`generator for ${SHORT_TYPE[typeUrl]} returned two resources named "${r.name}"`);
         out.set(r.name, this.encoded(r));
       }
+      if (typeUrl === TypeUrl.Secret && generator === envoyGenerators[TypeUrl.Secret]) this.reportMissingSecrets(conn, push, names, out);
     } catch (e) {
       const message = errorMessage(e);
       this.cache.recordBuildError(conn.state.connectionId, typeUrl, { message, at: this.now() });
@@ -530,6 +541,26 @@ export class AdsServer {
       return undefined;
     }
     return out;
+  }
+
+  /**
+   * Logs (once per problem) the requested SDS secrets the generator left out: the listener or
+   * cluster that names one refuses connections until it can be served, so an operator must learn
+   * why (no such Secret, wrong keys, a key that does not match its certificate, another namespace).
+   */
+  private reportMissingSecrets(conn: Connection, push: PushContext, names: readonly string[] | undefined, out: ReadonlyMap<string, GeneratedResource>): void {
+    const reported = (conn.missingSecrets ??= new Map());
+    for (const name of reported.keys()) if (out.has(name) || (names && !names.includes(name))) reported.delete(name);
+    for (const name of names ?? []) {
+      if (out.has(name)) continue;
+      const found = credentialSecret(conn.proxy!, push, name);
+      const problem = 'problem' in found ? found.problem : 'not generated';
+      if (reported.get(name) === problem) continue;
+      reported.set(name, problem);
+      this.log.warn('SDS secret unavailable; TLS that needs it refuses connections until it is', { connection: conn.state.connectionId, name, problem });
+      const ev: SecretMissingEvent = { connectionId: conn.state.connectionId, proxyId: conn.proxy!.id, name, problem };
+      this.events.emit('secret-missing', ev);
+    }
   }
 
   /**
@@ -693,7 +724,8 @@ export class AdsServer {
 
   /** One push to one connection, in Istio's order; EDS-only pushes regenerate only the changed hosts. */
   private pushConnection(conn: Connection, push: PushContext, request: PushRequest): void {
-    const types = request.full ? PUSH_ORDER : [TypeUrl.ClusterLoadAssignment];
+    // A Secret edit reaches gateways as SDS only (Istio pushes it to the gateways using the secret).
+    const types = !request.full ? [TypeUrl.ClusterLoadAssignment] : secretsOnly(request) ? [TypeUrl.Secret] : PUSH_ORDER;
     // Optimization: a route-only change (a VirtualService edit) leaves an Envoy proxy's clusters
     // and endpoints alone unless its Sidecar scope now imports other services; generating and
     // comparing them for 2000 proxies was a third of such a push.

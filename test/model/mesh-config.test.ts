@@ -28,3 +28,17 @@ test('trust domain, aliases, REGISTRY_ONLY, auto-mTLS off and connect timeout co
   assert.equal(mc.connectTimeoutMs, 2500);
   assert.equal(mc.clusterDomain, 'corp.local');
 });
+
+test('security.controlPlane.tls sets the mesh mTLS parameters; techPreview.meshConfig.pathNormalization the path mode', () => {
+  const spec = {
+    version: 'v2.0',
+    security: { controlPlane: { tls: { minProtocolVersion: 'TLSv1_3', cipherSuites: ['ECDHE-ECDSA-AES256-GCM-SHA384'], ecdhCurves: ['P-256'] } } },
+    techPreview: { meshConfig: { pathNormalization: { normalization: 'DECODE_AND_MERGE_SLASHES' } } },
+  };
+  const mc = meshConfigFromControlPlane('istio-system', applyProfiles(spec as unknown as SmcpV2Spec));
+  assert.deepEqual(mc.meshTls, { minProtocolVersion: 'TLSv1_3', cipherSuites: ['ECDHE-ECDSA-AES256-GCM-SHA384'], ecdhCurves: ['P-256'] });
+  assert.equal(mc.pathNormalization, 'DECODE_AND_MERGE_SLASHES');
+  const dflt = meshConfigFromControlPlane('istio-system', applyProfiles({ version: 'v2.0' } as SmcpV2Spec));
+  assert.deepEqual(dflt.meshTls, {});
+  assert.equal(dflt.pathNormalization, 'MERGE_SLASHES');
+});

@@ -374,3 +374,20 @@ test('applying a PeerAuthentication pushes new listeners to the sidecars it gove
     await discovery.close();
   }
 });
+
+test('the mesh TLS parameters (SMCP security.controlPlane.tls) reach both sides of mesh mTLS: inbound chains and ISTIO_MUTUAL clusters', () => {
+  const m = testMesh();
+  const meshTls = { minProtocolVersion: 'TLSv1_3', cipherSuites: ['ECDHE-ECDSA-AES256-GCM-SHA384'], ecdhCurves: ['P-256'] };
+  const cfg = m.config(m.sidecar('reviews-v2'), { meshTls });
+  const want = { tlsMinimumProtocolVersion: 'TLSv1_3', cipherSuites: ['ECDHE-ECDSA-AES256-GCM-SHA384'], ecdhCurves: ['P-256'] };
+  const common = tlsContextOf(chainOf(listener(cfg, 'virtualInbound'), 'inbound_0.0.0.0_9080-mtls')).commonTlsContext as Msg;
+  assert.deepEqual(common.tlsParams, want);
+  const cluster = [...cfg.clusters.values()].find((c) => String(c.name).startsWith('outbound|9080||ratings.'));
+  assert.ok(cluster, 'the ratings cluster');
+  const matches = cluster.transportSocketMatches as Msg[];
+  const upstream = ((matches[0]!.transportSocket as Msg).typedConfig as Msg).commonTlsContext as Msg;
+  assert.deepEqual(upstream.tlsParams, want);
+  // Without settings: TLS 1.2 at least inbound, OpenSSL's defaults on the client side.
+  const plain = m.config(m.sidecar('reviews-v2'));
+  assert.deepEqual((tlsContextOf(chainOf(listener(plain, 'virtualInbound'), 'inbound_0.0.0.0_9080-mtls')).commonTlsContext as Msg).tlsParams, { tlsMinimumProtocolVersion: 'TLSv1_2' });
+});

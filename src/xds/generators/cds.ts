@@ -30,6 +30,7 @@ import {
   upstreamConnectionOptions,
   type ConnectionPool,
 } from './traffic-policy.js';
+import { meshTlsParams } from './inbound-tls.js';
 import { upstreamTls } from './upstream-tls.js';
 import { inboundPorts } from './inbound-ports.js';
 import { objectId, pushMemo } from './push-memo.js';
@@ -111,6 +112,7 @@ function outboundClusterFor(inp: OutboundInput): Msg | undefined {
       // namespace (or the mesh) PeerAuthentication is DISABLE, whose sidecars accept only plaintext.
       // Workload-level policies are not consulted (a DestinationRule has to say DISABLE for those).
       enableAutoMtls: mesh.enableAutoMtls && push.namespaceMtlsMode(service.namespace) !== 'DISABLE',
+      meshTlsParams: meshTlsParams(mesh),
     }),
   );
   if (inp.rule) cluster.metadata = configMetadata('destination-rule', inp.rule.namespace, inp.rule.name, subset === '' ? {} : { subset });

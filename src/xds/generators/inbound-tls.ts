@@ -29,6 +29,22 @@ export function trustDomainSanMatchers(mesh: MeshConfig): Msg[] {
 }
 
 /**
+ * Envoy TlsParameters for the mesh's mutual TLS from SMCP `security.controlPlane.tls` (versions as
+ * Envoy names them, OpenSSL cipher and curve names), with `floor` as the minimum when none is set.
+ * Both sides of mesh mTLS use them.
+ */
+export function meshTlsParams(mesh: MeshConfig, floor?: string): Msg {
+  const t = mesh.meshTls;
+  const out: Msg = {};
+  const min = t.minProtocolVersion ?? floor;
+  if (min !== undefined && min !== 'TLS_AUTO') out.tlsMinimumProtocolVersion = min;
+  if (t.maxProtocolVersion !== undefined && t.maxProtocolVersion !== 'TLS_AUTO') out.tlsMaximumProtocolVersion = t.maxProtocolVersion;
+  if (t.cipherSuites) out.cipherSuites = [...t.cipherSuites];
+  if (t.ecdhCurves) out.ecdhCurves = [...t.ecdhCurves];
+  return out;
+}
+
+/**
  * The DownstreamTlsContext of a sidecar's inbound mTLS: the workload certificate (SDS `default`)
  * and the mesh root (SDS `ROOTCA`) from the local agent, a client certificate required, TLS 1.2 at
  * least. HTTP ports offer h2 and http/1.1 by ALPN; TCP ports offer none (the bytes are opaque).
@@ -37,7 +53,7 @@ export function inboundMtlsContext(mesh: MeshConfig, http: boolean): Msg {
   const sans = trustDomainSanMatchers(mesh);
   const common: Msg = {
     // Istio ≥1.7 sets the same floor on the inbound path; every mesh client speaks TLS 1.2.
-    tlsParams: { tlsMinimumProtocolVersion: 'TLSv1_2' },
+    tlsParams: meshTlsParams(mesh, 'TLSv1_2'),
     tlsCertificateSdsSecretConfigs: [workloadSecret(SDS_DEFAULT)],
     combinedValidationContext: {
       defaultValidationContext: sans.length > 0 ? { matchTypedSubjectAltNames: sans } : {},

@@ -1,9 +1,10 @@
-// The xDS generators for Envoy-style proxies (sidecars and gateways): LDS, RDS, CDS, EDS.
+// The xDS generators for Envoy-style proxies (sidecars and gateways): LDS, RDS, CDS, EDS, and SDS for gateway credentials.
 import { TypeUrl, type GeneratorSet } from '../types.js';
 import { generateClusters } from './cds.js';
 import { generateEndpoints } from './eds.js';
 import { generateListeners } from './lds.js';
 import { generateRoutes } from './rds.js';
+import { generateSecrets } from './sds.js';
 
 export { buildClusters } from './cds.js';
 export { buildListeners, rdsRouteNames } from './lds.js';
@@ -16,5 +17,7 @@ export const envoyGenerators: GeneratorSet = {
   [TypeUrl.RouteConfiguration]: generateRoutes,
   [TypeUrl.Cluster]: generateClusters,
   [TypeUrl.ClusterLoadAssignment]: generateEndpoints,
+  [TypeUrl.Secret]: generateSecrets,
 };
-export { clustersMayChange } from './push-needs.js';
+export { clustersMayChange, secretsOnly } from './push-needs.js';
+export { credentialSecret } from './sds.js';

@@ -9,9 +9,10 @@ import type { PushRequest } from '../types.js';
  * mesh config and (for auto-mTLS) PeerAuthentication, never routes, gateway servers or
  * AuthorizationPolicies (cds.ts, eds.ts); an AuthorizationPolicy changes listeners only (its RBAC
  * filters), and never the scope; so does a RequestAuthentication (its JWT filters), or a change of
- * the keys it names, which the JWKS resolver reports as a RequestAuthentication change.
+ * the keys it names, which the JWKS resolver reports as a RequestAuthentication change. A Secret
+ * changes gateway credentials (SDS) only.
  */
-const ROUTING_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'Gateway', 'AuthorizationPolicy', 'RequestAuthentication']);
+const ROUTING_KINDS: ReadonlySet<string> = new Set(['VirtualService', 'Gateway', 'AuthorizationPolicy', 'RequestAuthentication', 'Secret']);
 
 /**
  * Whether a push may change the clusters and endpoints (CDS, EDS) of a proxy served by
@@ -26,6 +27,16 @@ export function clustersMayChange(request: PushRequest, before: readonly Service
   if (!request.full || !request.configKinds || request.edsHosts) return true;
   for (const kind of request.configKinds) if (!ROUTING_KINDS.has(kind)) return true;
   return before === undefined || !sameServicePorts(before, after);
+}
+
+/**
+ * Whether a push changes nothing but Kubernetes Secrets, which only gateway credentials (SDS)
+ * read: then only the Secret type needs regenerating, and only for proxies subscribed to it.
+ */
+export function secretsOnly(request: PushRequest): boolean {
+  if (!request.full || !request.configKinds || request.configKinds.size === 0 || request.edsHosts) return false;
+  for (const kind of request.configKinds) if (kind !== 'Secret') return false;
+  return true;
 }
 
 /** Same services (by hostname and namespace) with the same ports, in the same order. */

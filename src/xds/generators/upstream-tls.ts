@@ -29,6 +29,8 @@ export interface UpstreamTlsContext {
   /** Envoy cluster type; auto-mTLS is never applied to ORIGINAL_DST clusters (sidecar presence is unknown). */
   type: string;
   enableAutoMtls: boolean;
+  /** TlsParameters of the mesh's mutual TLS (meshTlsParams), for ISTIO_MUTUAL; empty: OpenSSL's defaults. */
+  meshTlsParams?: Msg;
 }
 
 /** The TLS fields of a cluster: one transport socket, or auto-mTLS transport socket matches, or nothing (plaintext). */
@@ -60,10 +62,11 @@ function fileValidationContext(tls: ClientTls): Msg | undefined {
 }
 
 /** The UpstreamTlsContext of ISTIO_MUTUAL: workload cert and root from SDS, SPIFFE SANs, mesh ALPN. */
-export function istioMutualContext(sans: readonly string[], sni: string, http2: boolean): Msg {
+export function istioMutualContext(sans: readonly string[], sni: string, http2: boolean, tlsParams?: Msg): Msg {
   const defaultValidationContext: Msg = sans.length > 0 ? { matchTypedSubjectAltNames: sanMatchers(sans) } : {};
   return {
     commonTlsContext: {
+      ...(tlsParams && Object.keys(tlsParams).length > 0 ? { tlsParams } : {}),
       tlsCertificateSdsSecretConfigs: [workloadSecret(SDS_DEFAULT)],
       combinedValidationContext: { defaultValidationContext, validationContextSdsSecretConfig: workloadSecret(SDS_ROOTCA) },
       alpnProtocols: http2 ? [...ALPN_IN_MESH, ...ALPN_H2] : [...ALPN_IN_MESH],
@@ -81,7 +84,7 @@ export function istioMutualContext(sans: readonly string[], sni: string, http2: 
 export function upstreamTls(tls: ClientTls | undefined, ctx: UpstreamTlsContext): UpstreamTlsFields {
   if (!tls) {
     if (ctx.meshExternal || !ctx.enableAutoMtls || ctx.type === 'ORIGINAL_DST') return {};
-    const mtls = tlsSocket(istioMutualContext(ctx.serviceAccounts, ctx.istioSni, ctx.http2));
+    const mtls = tlsSocket(istioMutualContext(ctx.serviceAccounts, ctx.istioSni, ctx.http2, ctx.meshTlsParams));
     return {
       transportSocketMatches: [
         { name: `tlsMode-${TLS_MODE_ISTIO}`, match: struct({ tlsMode: TLS_MODE_ISTIO }), transportSocket: mtls },
@@ -107,7 +110,7 @@ export function upstreamTls(tls: ClientTls | undefined, ctx: UpstreamTlsContext)
     }
     case 'ISTIO_MUTUAL': {
       const sans = tls.subjectAltNames && tls.subjectAltNames.length > 0 ? tls.subjectAltNames : ctx.serviceAccounts;
-      return { transportSocket: tlsSocket(istioMutualContext(sans, tls.sni || ctx.istioSni, ctx.http2)) };
+      return { transportSocket: tlsSocket(istioMutualContext(sans, tls.sni || ctx.istioSni, ctx.http2, ctx.meshTlsParams)) };
     }
     default:
       // DISABLE (or no mode): plaintext.
