@@ -1,5 +1,6 @@
 // `npm run bench -- <name> [flags]`: runs one benchmark, passing it the remaining flags.
 const BENCHMARKS: Record<string, string> = {
+  ca: './ca/run.js',
   controlplane: './controlplane/run.js',
   proxy: './proxy/run.js',
 };

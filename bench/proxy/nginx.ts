@@ -41,11 +41,43 @@ ${http}
 }
 
 /**
+ * TLS on a hop, for the mutual-TLS peer row: `listen` makes the listener TLS-only and requires a client
+ * certificate issued under `clientCa`; `upstream` makes the hop connect to the next one over TLS,
+ * presenting `cert` and verifying the next hop's certificate for `serverName` against `ca`. Files are
+ * PEM paths.
+ */
+export interface HopTls {
+  listen?: { cert: string; key: string; clientCa: string };
+  upstream?: { cert: string; key: string; ca: string; serverName: string };
+}
+
+/**
  * A proxy hop: `listen` (with `http2` for h2c; nginx 1.22 spells it as a `listen` parameter, and a
  * plaintext `http2` listener speaks h2c with prior knowledge only), forwarding over HTTP/1.1 through
- * an upstream keep-alive pool.
+ * an upstream keep-alive pool; over TLS where `tls` says so (see HopTls).
  */
-export function proxyConf(prefix: string, cpu: number | undefined, port: number, h2c: boolean, nextPort: number): string {
+export function proxyConf(prefix: string, cpu: number | undefined, port: number, h2c: boolean, nextPort: number, tls: HopTls = {}): string {
+  const listenTls = tls.listen
+    ? `
+    ssl_certificate ${tls.listen.cert};
+    ssl_certificate_key ${tls.listen.key};
+    ssl_client_certificate ${tls.listen.clientCa};
+    ssl_verify_client on;
+    ssl_verify_depth 2;
+    ssl_protocols TLSv1.2 TLSv1.3;`
+    : '';
+  // TLS 1.3 as Meltemi's proxies negotiate (nginx 1.22 offers only up to 1.2 unless told); sessions are
+  // reused across the pool's connections (proxy_ssl_session_reuse is on by default).
+  const upstreamTls = tls.upstream
+    ? `
+      proxy_ssl_certificate ${tls.upstream.cert};
+      proxy_ssl_certificate_key ${tls.upstream.key};
+      proxy_ssl_trusted_certificate ${tls.upstream.ca};
+      proxy_ssl_verify on;
+      proxy_ssl_verify_depth 2;
+      proxy_ssl_protocols TLSv1.2 TLSv1.3;
+      proxy_ssl_name ${tls.upstream.serverName};`
+    : '';
   return skeleton(
     prefix,
     cpu,
@@ -56,11 +88,11 @@ export function proxyConf(prefix: string, cpu: number | undefined, port: number,
     keepalive_timeout 300s;
   }
   server {
-    listen 127.0.0.1:${port}${h2c ? ' http2' : ''};
+    listen 127.0.0.1:${port}${tls.listen ? ' ssl' : ''}${h2c ? ' http2' : ''};${listenTls}
     location / {
-      proxy_pass http://next;
+      proxy_pass ${tls.upstream ? 'https' : 'http'}://next;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";${upstreamTls}
     }
   }`,
   );

@@ -13,10 +13,18 @@ export interface TargetResult {
   addedP99Us: number | null;
   rssMiB: { idle: number | null; load: number | null };
   /** target ÷ nginx, same scenario and run; null where nginx was not measured or its value is not positive. */
-  ratiosToNginx: { cpuUsPerReq: number | null; addedP99Us: number | null; maxRps: number | null } | null;
+  ratiosToNginx: Ratios | null;
+  /** target ÷ each target it is a variant of (`Target.compareTo`) that was measured in the same scenario and run. */
+  ratiosTo?: Record<string, Ratios>;
   /** The issue's goals for `meltemi proxy`, applied to this target (null for direct and nginx). */
   goals: Goals | null;
   detail: Record<string, unknown>;
+}
+
+export interface Ratios {
+  cpuUsPerReq: number | null;
+  addedP99Us: number | null;
+  maxRps: number | null;
 }
 
 export interface Goals {
@@ -33,11 +41,16 @@ function ratio(a: number | null | undefined, b: number | null | undefined): numb
   return r2(a / b);
 }
 
+function ratios(a: TargetResult, b: TargetResult): Ratios {
+  return { cpuUsPerReq: ratio(a.cpuUsPerReq, b.cpuUsPerReq), addedP99Us: ratio(a.addedP99Us, b.addedP99Us), maxRps: ratio(a.maxRps, b.maxRps) };
+}
+
 /**
  * Results for one scenario, keyed by target name, in `order`. `direct` is the latency reference; a
- * scenario without a measured direct has no added latency.
+ * scenario without a measured direct has no added latency. `compareTo` names, per target, the
+ * targets it is a variant of (its ratios to each measured one are added).
  */
-export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly string[]): Record<string, TargetResult | { skipped: string } | { error: string }> {
+export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly string[], compareTo: ReadonlyMap<string, readonly string[]> = new Map()): Record<string, TargetResult | { skipped: string } | { error: string }> {
   const m = (name: string) => {
     const o = outcomes.get(name);
     return o && 'measurement' in o ? o.measurement : undefined;
@@ -84,7 +97,7 @@ export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly 
   const nginx = base.get('nginx');
   for (const [name, res] of base) {
     if (name === 'direct' || !nginx) continue;
-    res.ratiosToNginx = { cpuUsPerReq: ratio(res.cpuUsPerReq, nginx.cpuUsPerReq), addedP99Us: ratio(res.addedP99Us, nginx.addedP99Us), maxRps: ratio(res.maxRps, nginx.maxRps) };
+    res.ratiosToNginx = ratios(res, nginx);
     if (name === 'nginx') continue;
     const q = res.ratiosToNginx;
     res.goals = {
@@ -92,6 +105,10 @@ export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly 
       addedP99AtMost1_5xNginx: q.addedP99Us === null ? null : q.addedP99Us <= 1.5,
       rssUnderLoadAtMost50MiB: res.rssMiB.load === null ? null : res.rssMiB.load <= 50,
     };
+  }
+  for (const [name, res] of base) {
+    const bases = (compareTo.get(name) ?? []).flatMap((b) => (base.has(b) ? [[b, ratios(res, base.get(b)!)] as const] : []));
+    if (bases.length > 0) res.ratiosTo = Object.fromEntries(bases);
   }
   return results;
 }
@@ -125,5 +142,8 @@ export function formatScenario(title: string, results: Record<string, TargetResu
   }
   const widths = header.map((_, i) => Math.max(...rows.filter((row) => row.length === header.length).map((row) => (row[i] ?? '').length)));
   const line = (row: string[]) => (row.length === header.length ? row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ') : `${row[0]!.padEnd(widths[0]!)}  ${row[1]}`);
-  return [`== ${title}`, ...rows.map(line)].join('\n');
+  const variants = Object.entries(results).flatMap(([name, r]) =>
+    'ratiosTo' in r && r.ratiosTo ? Object.entries(r.ratiosTo).map(([b, q]) => `  ${name} ÷ ${b}: CPU µs/req ×${f(q.cpuUsPerReq, 2)}, added p99 ×${f(q.addedP99Us, 2)}, max rps ×${f(q.maxRps, 2)}`) : [],
+  );
+  return [`== ${title}`, ...rows.map(line), ...variants].join('\n');
 }

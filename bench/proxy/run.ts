@@ -4,10 +4,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureScenario, type ScenarioOptions } from './measure.js';
+import { opensslVersion } from './openssl.js';
 import { installCleanup, killAll, spawnPinned, type Proc } from './processes.js';
 import { formatScenario, scenarioResults, type Outcome } from './report.js';
 import { cpuLayout, ensureTools, machineInfo, nodeIdleRssMiB, pinSelf, type CpuLayout } from './system.js';
-import type { Protocol, RunningTarget, TargetContext } from './target.js';
+import { PathCheckError, type Protocol, type RunningTarget, type TargetContext } from './target.js';
 import { TARGETS } from './targets.js';
 import { startUpstream, type Upstream } from './upstream.js';
 
@@ -40,7 +41,8 @@ Each target runs pinned to the last core (load generator, latency client and ups
 Per scenario (hops × protocol), all targets are started, then: latency added over direct at a fixed
 rate (open loop, coordinated-omission-free, targets interleaved in rounds); max requests/s and CPU µs
 per request (h2load, closed loop, one target at a time); RSS idle and under load. direct always runs
-(it is the latency reference); ratios are to nginx when it runs.
+(it is the latency reference); ratios are to nginx when it runs. nginx-mtls, meltemi-s2s and
+meltemi-mtls run at 2 hops only (TLS between the two hops; see bench/README.md).
 defaults: all targets, hops 1,2, protocols http1,http2, 16 connections; a 30000-request warm-up per
 target, a 10 s max run, latency at 1000 rps in 5 rounds of 2 s per target. --duration S sets the max
 run to S and the measured latency time per target to S. --quick: a 10000-request warm-up, a 1.25 s max
@@ -167,6 +169,7 @@ async function main(): Promise<void> {
         mkdirSync(scenarioDir, { recursive: true });
         const outcomes = new Map<string, Outcome>();
         const running = new Map<string, RunningTarget>();
+        const checks: Record<string, Record<string, unknown>> = {};
         try {
           // Every target of the scenario is started up front and stays idle while the others are
           // loaded, so the latency client can interleave them (see latency-client.ts).
@@ -185,6 +188,8 @@ async function main(): Promise<void> {
               running.set(target.name, t);
               log(`  ${target.name}: ${t.wire} (${t.pids.length} process${t.pids.length === 1 ? '' : 'es'})`);
             } catch (e) {
+              // A target whose path is not what it claims stops the run: its rows would be mislabelled.
+              if (e instanceof PathCheckError) throw e;
               outcomes.set(target.name, { error: e instanceof Error ? e.message : String(e) });
               log(`  ${target.name}: FAILED to start — ${e instanceof Error ? e.message : String(e)}`);
             }
@@ -194,12 +199,25 @@ async function main(): Promise<void> {
             outcomes.set(name, { measurement: m });
             for (const err of m.errors) log(`  ${name}: FAILED ${err}`);
           }
+          // After the load, targets that can show which path the requests took do (mTLS between hops).
+          for (const [name, t] of running) {
+            if (!t.verify) continue;
+            try {
+              checks[name] = await t.verify(measured.get(name)?.max?.succeeded ?? 0);
+              log(`  ${name}: path checked — ${JSON.stringify(checks[name])}`);
+            } catch (e) {
+              if (e instanceof PathCheckError) throw e;
+              // The counters could not be read (the target died?): recorded, and its rows stand unverified.
+              checks[name] = { error: e instanceof Error ? e.message : String(e) };
+              log(`  ${name}: FAILED to check its path — ${String(checks[name].error)}`);
+            }
+          }
         } finally {
           for (const t of [...running.values()].reverse()) await t.stop();
         }
-        const results = scenarioResults(outcomes, o.targets);
+        const results = scenarioResults(outcomes, o.targets, new Map(TARGETS.flatMap((t) => (t.compareTo ? [[t.name, t.compareTo] as const] : []))));
         const wires = Object.fromEntries([...outcomes].flatMap(([n, x]) => ('measurement' in x ? [[n, x.measurement.wire]] : [])));
-        scenarios.push({ scenario, hops, protocol, title, wires, targets: results });
+        scenarios.push({ scenario, hops, protocol, title, wires, ...(Object.keys(checks).length > 0 ? { pathChecks: checks } : {}), targets: results });
         log(formatScenario(title, results));
       }
     }
@@ -209,7 +227,7 @@ async function main(): Promise<void> {
       quick: o.quick,
       date: new Date().toISOString(),
       machine: { ...machineInfo(), loadAverage1mAtStart: Math.round(loadAtStart * 100) / 100, nodeIdleRssMiB: nodeRss },
-      tools: Object.fromEntries(Object.entries(tools).map(([k, v]) => [k, v.version ?? `unavailable: ${v.missing}`])),
+      tools: { ...Object.fromEntries(Object.entries(tools).map(([k, v]) => [k, v.version ?? `unavailable: ${v.missing}`])), openssl: opensslVersion() ?? 'unavailable', nodeOpenssl: process.versions.openssl },
       pinning: layout.pinned ? { proxyCpu: layout.proxyCpu, loadGeneratorLatencyClientUpstreamAndOrchestratorCpus: layout.loadCpus } : 'none (one CPU)',
       upstream: upstream.description,
       options: { targets: o.targets, hops: o.hops, protocols: o.protocols, durationS: o.durationS, warmupRequests: o.warmupRequests, latencyRatePerS: o.rate, latencyRounds: o.latencyRounds, latencySegmentS: { warmup: o.latencyWarmupS, measured: o.latencyDurationS }, connections: o.connections, idleSpinners: o.spinners },
@@ -221,6 +239,8 @@ async function main(): Promise<void> {
         targetCores: 'cores the target used during its max run: near 1.0 its core was the bottleneck; lower, the load side (h2load + upstream on the other core) was, and maxRps understates it (see rpsPerCoreFromCpu)',
         foreignCpu: 'CPU used by processes other than this benchmark\'s during the max run, as a fraction of all cores (non-zero means the machine was shared)',
         goals: 'issue 4, applied to every non-reference target: CPU µs/req ≤ 2× nginx, added p99 ≤ 1.5× nginx, RSS under load ≤ 50 MiB',
+        ratiosTo: 'for a target that is a variant of others (nginx-mtls of nginx; meltemi-mtls of meltemi-s2s and meltemi; meltemi-s2s of meltemi): its CPU µs/req, added p99 and max rps divided by theirs, same scenario and run',
+        pathChecks: 'meltemi-s2s and meltemi-mtls: after the load, the server sidecar\'s istio_requests_total summed by connection_security_policy must show only "none" (s2s) or only "mutual_tls" from the client\'s SPIFFE ID (mtls), at least as many as the max run completed; nginx-mtls: hop 1 must refuse a plaintext request. A failed check stops the run',
       },
       targets: Object.fromEntries(TARGETS.filter((t) => o.targets.includes(t.name)).map((t) => [t.name, t.description])),
       scenarios,

@@ -33,13 +33,31 @@ export interface RunningTarget {
   pids: number[];
   /** The path a request takes, e.g. "client -h2c-> nginx -http1-> upstream". */
   wire: string;
+  /**
+   * For targets whose path is a claim worth checking after the load (mTLS between hops): reads the
+   * target's own counters and resolves with what they show, or rejects with a `PathCheckError` when
+   * the measured requests did not take the path the target names. `measuredRequests` is how many the
+   * maximum-throughput run completed; 0 when it did not run.
+   */
+  verify?(measuredRequests: number): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
+
+/**
+ * The target does not do what its name says (say, its "mTLS" hop answered in plaintext). Not a
+ * target failure to skip past: the whole run stops, since any row it produced would be mislabelled.
+ */
+export class PathCheckError extends Error {}
 
 export interface Target {
   readonly name: string;
   /** One line for the JSON and the README: what runs and how it is configured. */
   readonly description: string;
+  /**
+   * Other targets of the same scenario this one is a variant of (e.g. mTLS against the same path in
+   * plaintext): the report adds this target's ratios to each.
+   */
+  readonly compareTo?: readonly string[];
   /** Why this target cannot run this scenario on this machine (a missing binary, an unsupported protocol), or undefined. */
   skipReason(ctx: TargetContext): string | undefined;
   /** Starts the target (both hops when ctx.hops is 2), pinned to ctx.cpu, and resolves once it accepts connections. */

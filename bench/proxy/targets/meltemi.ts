@@ -7,11 +7,11 @@ import { freePort, REPO_ROOT } from '../system.js';
 import { cpuList, startChain, type Target } from '../target.js';
 
 /** The compiled CLI: run without tsx, whose loader thread alone adds ~35 MiB to a process's RSS. */
-const BIN = join(REPO_ROOT, 'dist', 'bin', 'meltemi.js');
+export const BIN = join(REPO_ROOT, 'dist', 'bin', 'meltemi.js');
 
 let built = false;
 /** `npm run build` once per benchmark run, so the measured proxy is the checkout's code; throws with tsc's output when it fails. */
-function buildOnce(): void {
+export function buildOnce(): void {
   if (built) return;
   const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status ?? r.signal}):\n${`${r.stdout}${r.stderr}`.trim().split('\n').slice(-15).join('\n')}`);
