@@ -211,7 +211,9 @@ export class ListenerManager {
     const reader = new ClientHelloReader();
     const read: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
+    let decided = false;
     const stop = () => {
+      decided = true;
       socket.off('data', onData);
       socket.off('end', abandon);
       socket.off('close', stop);
@@ -243,8 +245,16 @@ export class ListenerManager {
     socket.once('close', stop);
     if (listener.listenerFiltersTimeoutMs > 0) {
       timer = setTimeout(() => {
-        if (listener.continueOnListenerFiltersTimeout) finish(RAW_BUFFER);
-        else abandon();
+        timer = undefined;
+        // Node runs due timers before it reads sockets: after a busy stretch of the event loop the
+        // timeout can fire while the ClientHello already waits in the kernel. Deciding after the
+        // next poll phase (setImmediate) lets those bytes count, so only a client that really sent
+        // nothing in time is treated as server-first.
+        setImmediate(() => {
+          if (decided) return;
+          if (listener.continueOnListenerFiltersTimeout) finish(RAW_BUFFER);
+          else abandon();
+        });
       }, listener.listenerFiltersTimeoutMs);
     }
   }

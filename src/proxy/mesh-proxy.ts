@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { AdminServer, HealthServer, MergedMetricsServer, StatsServer, type AppMetricsSource, type ServerState } from './admin/admin-server.js';
 import { xdsNode, type NodeIdentity } from './bootstrap.js';
-import { buildProxyConfig, validateResources } from './config/proxy-config.js';
+import { buildProxyConfig, secretOf, validateResources } from './config/proxy-config.js';
 import { ConfigError } from './config/xds-json.js';
 import { DataPlane, type DataPlaneOptions } from './data-plane.js';
 import type { BindPlan } from './listener-manager.js';
@@ -76,8 +76,13 @@ const silent = { info: () => undefined, warn: () => undefined, error: () => unde
  */
 export class MeshProxy {
   readonly plane: DataPlane;
-  /** SDS secrets: the workload certificate and the trust bundle, when an identity is configured. */
+  /**
+   * SDS secrets: the workload certificate and the trust bundle (when an identity is configured),
+   * and a gateway's credentials fetched over ADS.
+   */
   readonly secrets = new SecretStore();
+  /** The decoded ADS secret last copied into `secrets`, by name (to copy only what changed). */
+  private readonly adsSecrets = new Map<string, Record<string, unknown>>();
   readonly certificates: WorkloadCertAgent | undefined;
   private configured = false;
   private rootsFile: string | undefined;
@@ -241,6 +246,8 @@ export class MeshProxy {
     // Applied in order; a slow bind never lets an older snapshot win.
     this.applying = this.applying.then(async () => {
       if (this.state === 'DRAINING') return;
+      // Secrets first: a listener that arrives with its credential serves it from its first connection.
+      this.copySecrets(snap.secrets);
       try {
         const config = buildProxyConfig(snap, snap.version);
         await this.plane.apply(config);
@@ -252,6 +259,25 @@ export class MeshProxy {
         this.log.error('could not apply configuration; the previous one keeps serving', { error: message });
       }
     });
+  }
+
+  /**
+   * Copies new and changed ADS secrets into the secret store (converted from Envoy's Secret); the
+   * next TLS handshake that needs one builds its context afresh, connections already open keep
+   * theirs. A secret that goes away keeps serving its last value, as Envoy keeps its last SDS
+   * answer. The local agent's names are never taken from the control plane.
+   */
+  private copySecrets(secrets: ReadonlyMap<string, Record<string, unknown>>): void {
+    for (const [name, decoded] of secrets) {
+      if (name === WORKLOAD_CERTIFICATE || name === ROOT_BUNDLE || this.adsSecrets.get(name) === decoded) continue;
+      try {
+        this.secrets.set(name, secretOf(decoded));
+        this.adsSecrets.set(name, decoded);
+      } catch (e) {
+        // validateResources NACKed what does not compile; this is a bug, not bad input.
+        this.log.error('could not install a secret; the previous one keeps serving', { name, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
   }
 
   private statsText(): string {

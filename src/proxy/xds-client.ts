@@ -1,4 +1,4 @@
-// The proxy's xDS client: one ADS stream (SotW or Delta) for CDS, EDS, LDS and RDS, with Envoy's ACK/NACK, warming and reconnect rules, emitting consistent frozen snapshots.
+// The proxy's xDS client: one ADS stream (SotW or Delta) for CDS, EDS, LDS, RDS and SDS (gateway credentials), with Envoy's ACK/NACK, warming and reconnect rules, emitting consistent frozen snapshots.
 import { EventEmitter } from 'node:events';
 import { clearImmediate, setImmediate } from 'node:timers';
 import * as grpc from '@grpc/grpc-js';
@@ -9,7 +9,7 @@ import { TypeUrl, type TypeUrlValue } from '../xds/types.js';
 import { Backoff } from './backoff.js';
 import type { XdsNodeInfo } from './bootstrap.js';
 import { decodeEnvelope, decodeResources, type ResourceEntry, type ResponseEnvelope } from './xds-response.js';
-import { nextActive, sameMap, wantedEndpointNames, wantedRouteNames, type ResourceSet, type XdsJson } from './xds-warming.js';
+import { nextActive, sameMap, wantedEndpointNames, wantedRouteNames, wantedSecretNames, type ResourceSet, type XdsJson } from './xds-warming.js';
 
 const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
 
@@ -77,6 +77,12 @@ export interface XdsConfigSnapshot {
   readonly clusters: ReadonlyMap<string, Record<string, unknown>>;
   /** Decoded ClusterLoadAssignment by its cluster_name (the EDS service name). */
   readonly endpoints: ReadonlyMap<string, Record<string, unknown>>;
+  /**
+   * Decoded Secret by name: the SDS secrets fetched over ADS (a gateway's `kubernetes://`
+   * credentials) that active or warming listeners and clusters name and that have arrived. Not
+   * part of warming: a listener whose secret is missing is active and refuses TLS until it comes.
+   */
+  readonly secrets: ReadonlyMap<string, Record<string, unknown>>;
 }
 
 /** Payload of the 'nack' event: a response this client rejected. */
@@ -102,7 +108,7 @@ const MAX_ERROR_DETAIL = 4096;
 const INVALID_ARGUMENT = 3;
 
 /** The types this client subscribes to, in Envoy's order (make before break). */
-const CLIENT_TYPES = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration] as const;
+const CLIENT_TYPES = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.Secret] as const;
 type ClientType = (typeof CLIENT_TYPES)[number];
 
 const SHORT: Record<ClientType, string> = {
@@ -110,12 +116,13 @@ const SHORT: Record<ClientType, string> = {
   [TypeUrl.ClusterLoadAssignment]: 'eds',
   [TypeUrl.Listener]: 'lds',
   [TypeUrl.RouteConfiguration]: 'rds',
+  [TypeUrl.Secret]: 'sds',
 };
 
 /** What the client holds and has told the server about one type. */
 interface TypeState {
   readonly typeUrl: ClientType;
-  /** LDS and CDS: everything for this node; EDS and RDS: the names in `wanted`. */
+  /** LDS and CDS: everything for this node; EDS, RDS and SDS: the names in `wanted`. */
   readonly wildcard: boolean;
   /** Accepted resources by name (for EDS/RDS only subscribed names are kept). */
   resources: Map<string, ResourceEntry>;
@@ -197,8 +204,10 @@ function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
  * An ADS client with Envoy's semantics
  * (https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol):
  * - CDS (wildcard) first; EDS for the EDS clusters; LDS (wildcard) once the initial clusters are
- *   warm; RDS for the route configurations the listeners' HTTP connection managers name. EDS and
- *   RDS subscriptions follow the clusters and listeners.
+ *   warm; RDS for the route configurations the listeners' HTTP connection managers name; SDS for
+ *   the secrets their transport sockets fetch over ADS (not `default`/`ROOTCA`, which the local
+ *   agent serves). EDS, RDS and SDS subscriptions follow the clusters and listeners; secrets do
+ *   not hold warming back.
  * - Every response is ACKed or NACKed (all or nothing); a NACKed type keeps its previous state.
  * - Clusters and listeners warm: a new version becomes active only with its endpoints or routes.
  * - 'config' carries a consistent, frozen snapshot, at most once per event-loop turn of responses.
@@ -347,6 +356,7 @@ export class XdsClient extends EventEmitter {
     this.requestType(this.type(TypeUrl.ClusterLoadAssignment));
     if (this.phase !== 'clusters') this.requestType(this.type(TypeUrl.Listener));
     this.requestType(this.type(TypeUrl.RouteConfiguration));
+    this.requestType(this.type(TypeUrl.Secret));
   }
 
   private onConnected(stream: Stream): void {
@@ -567,10 +577,11 @@ export class XdsClient extends EventEmitter {
     };
   }
 
-  /** Brings the EDS and RDS subscriptions in line with the received and active clusters and listeners. */
+  /** Brings the EDS, RDS and SDS subscriptions in line with the received and active clusters and listeners. */
   private syncSubscriptions(received: ResourceSet = this.received()): void {
     this.setWanted(this.type(TypeUrl.ClusterLoadAssignment), wantedEndpointNames(received, this.active));
     if (this.phase !== 'clusters') this.setWanted(this.type(TypeUrl.RouteConfiguration), wantedRouteNames(received, this.active));
+    this.setWanted(this.type(TypeUrl.Secret), wantedSecretNames(received, this.active));
   }
 
   private setWanted(t: TypeState, names: Set<string>): void {
@@ -662,12 +673,16 @@ export class XdsClient extends EventEmitter {
     }
     if (this.phase !== 'ready') return;
     const last = this.snapshot;
+    // Only names still wanted are held (unsubscribed ones are dropped), and none blocks warming.
+    const secrets = new Map<string, XdsJson>();
+    for (const [name, e] of this.type(TypeUrl.Secret).resources) secrets.set(name, e.resource);
     if (
       last &&
       sameMap(last.clusters, result.active.clusters) &&
       sameMap(last.endpoints, result.active.endpoints) &&
       sameMap(last.listeners, result.active.listeners) &&
-      sameMap(last.routes, result.active.routes)
+      sameMap(last.routes, result.active.routes) &&
+      sameMap(last.secrets, secrets)
     ) {
       return;
     }
@@ -677,6 +692,7 @@ export class XdsClient extends EventEmitter {
       routes: new FrozenMap(result.active.routes),
       clusters: new FrozenMap(result.active.clusters),
       endpoints: new FrozenMap(result.active.endpoints),
+      secrets: new FrozenMap(secrets),
     });
     this.snapshot = snapshot;
     this.emitSafe('config', snapshot);

@@ -1,4 +1,4 @@
-// Resource warming, as Envoy does it: which received clusters and listeners may become active, and which names to subscribe to for EDS and RDS.
+// Resource warming, as Envoy does it: which received clusters and listeners may become active, and which names to subscribe to for EDS, RDS and SDS.
 
 /** A decoded xDS resource (Envoy JSON, proto field names), frozen. */
 export type XdsJson = Readonly<Record<string, unknown>>;
@@ -168,5 +168,70 @@ export function wantedRouteNames(received: ResourceSet, active: ResourceSet | un
   const names = new Set<string>();
   for (const l of received.listeners.values()) for (const r of routeConfigNames(l)) names.add(r);
   if (active) for (const l of active.listeners.values()) for (const r of routeConfigNames(l)) names.add(r);
+  return names;
+}
+
+/** SDS names the local agent serves (the workload certificate and trust bundle), never fetched over ADS. */
+const LOCAL_SECRETS: ReadonlySet<string> = new Set(['default', 'ROOTCA']);
+
+/** Whether an SdsSecretConfig fetches over the ADS stream: `sds_config.ads`, or no other source named. */
+function fetchedOverAds(config: unknown): config is { name: string } {
+  if (!isRecord(config) || typeof config.name !== 'string' || config.name === '' || LOCAL_SECRETS.has(config.name)) return false;
+  const source = config.sds_config;
+  if (!isRecord(source)) return true;
+  if (source.ads !== undefined) return true;
+  return source.api_config_source === undefined && source.path === undefined && source.path_config_source === undefined;
+}
+
+/** The ADS-fetched SDS names of one transport_socket's common_tls_context, added to `out`. */
+function transportSocketSecrets(socket: unknown, out: Set<string>): void {
+  if (!isRecord(socket) || !isRecord(socket.typed_config)) return;
+  const common = socket.typed_config.common_tls_context;
+  if (!isRecord(common)) return;
+  const configs: unknown[] = [];
+  if (Array.isArray(common.tls_certificate_sds_secret_configs)) configs.push(...common.tls_certificate_sds_secret_configs);
+  configs.push(common.validation_context_sds_secret_config);
+  if (isRecord(common.combined_validation_context)) configs.push(common.combined_validation_context.validation_context_sds_secret_config);
+  for (const c of configs) if (fetchedOverAds(c)) out.add(c.name);
+}
+
+const secretNamesCache = new WeakMap<XdsJson, readonly string[]>();
+
+/**
+ * The SDS secrets a listener or cluster fetches over ADS (a gateway's `kubernetes://` credentials):
+ * those named by the transport sockets of its filter chains (listener) or of itself and its
+ * transport_socket_matches (cluster), except the local agent's `default` and `ROOTCA`. Sorted.
+ * Optimization: remembered per resource object (decoded resources are frozen and shared while
+ * unchanged), since every flush asks for every listener and cluster.
+ */
+export function adsSecretNames(resource: XdsJson): readonly string[] {
+  const hit = secretNamesCache.get(resource);
+  if (hit) return hit;
+  const out = new Set<string>();
+  const chains: unknown[] = [];
+  if (Array.isArray(resource.filter_chains)) chains.push(...resource.filter_chains);
+  if (resource.default_filter_chain !== undefined) chains.push(resource.default_filter_chain);
+  for (const chain of chains) if (isRecord(chain)) transportSocketSecrets(chain.transport_socket, out);
+  transportSocketSecrets(resource.transport_socket, out);
+  if (Array.isArray(resource.transport_socket_matches)) for (const m of resource.transport_socket_matches) if (isRecord(m)) transportSocketSecrets(m.transport_socket, out);
+  const names = Object.freeze([...out].sort());
+  secretNamesCache.set(resource, names);
+  return names;
+}
+
+/**
+ * The SDS names to subscribe to over ADS: those of received and of active listeners and clusters.
+ * Secrets never hold warming back: a TLS context whose secret has not arrived refuses connections
+ * until it does (what Envoy's warming listener amounts to for its clients).
+ */
+export function wantedSecretNames(received: ResourceSet, active: ResourceSet | undefined): Set<string> {
+  const names = new Set<string>();
+  const add = (m: ReadonlyMap<string, XdsJson> | undefined) => {
+    if (m) for (const r of m.values()) for (const n of adsSecretNames(r)) names.add(n);
+  };
+  add(received.listeners);
+  add(received.clusters);
+  add(active?.listeners);
+  add(active?.clusters);
   return names;
 }

@@ -50,7 +50,8 @@ function typeDump(config: ProxyConfig, resources: ReadonlyMap<string, Record<str
 export function proxyConfigDump(config: ProxyConfig | undefined): { configs: Record<string, unknown>[] } {
   if (!config) return envoyConfigDump({});
   const s = config.source;
-  return envoyConfigDump({ clusters: typeDump(config, s.clusters), endpoints: typeDump(config, s.endpoints), listeners: typeDump(config, s.listeners), routes: typeDump(config, s.routes) });
+  // Secrets fetched over ADS are shown with private keys redacted (envoyConfigDump), as Envoy does.
+  return envoyConfigDump({ clusters: typeDump(config, s.clusters), endpoints: typeDump(config, s.endpoints), listeners: typeDump(config, s.listeners), routes: typeDump(config, s.routes), ...(s.secrets ? { secrets: typeDump(config, s.secrets) } : {}) });
 }
 
 /** An HTTP server listening on host:port with bounded header and request times, and its closing. */

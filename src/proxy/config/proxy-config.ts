@@ -3,14 +3,18 @@ import { TypeUrl, type TypeUrlValue } from '../../xds/types.js';
 import { compileCluster, compileLoadAssignment, type ClusterConfig, type EndpointInit } from './clusters.js';
 import { compileListener, type ListenerConfig } from './listeners.js';
 import { compileRouteConfiguration, type RouteTable } from './route-table.js';
+import type { Secret } from '../security/secret-store.js';
+import { compileSecret } from './sds-secret.js';
 import { ConfigError } from './xds-json.js';
 
-/** Decoded resources of the four types, by name (what the xDS client holds). */
+/** Decoded resources of the four types, by name (what the xDS client holds), and the SDS secrets it fetched. */
 export interface DecodedResources {
   listeners: ReadonlyMap<string, Record<string, unknown>>;
   routes: ReadonlyMap<string, Record<string, unknown>>;
   clusters: ReadonlyMap<string, Record<string, unknown>>;
   endpoints: ReadonlyMap<string, Record<string, unknown>>;
+  /** Secrets fetched over ADS (not compiled into the config: the proxy's secret store holds them). */
+  secrets?: ReadonlyMap<string, Record<string, unknown>>;
 }
 
 /** A request sees exactly one of these: the data path reads `current` once per connection or request. */
@@ -70,6 +74,11 @@ export function buildProxyConfig(resources: DecodedResources, version: number): 
   });
 }
 
+/** A decoded Secret as the secret store holds it; compiled once per decoded object. Throws ConfigError. */
+export function secretOf(decoded: Record<string, unknown>): Secret {
+  return cached(decoded, compileSecret);
+}
+
 /**
  * The xDS client's `validate` hook: compiles every resource of an update before it is accepted, so
  * anything this proxy cannot honour is NACKed with the resource, field and reason, and the
@@ -81,6 +90,7 @@ export function validateResources(typeUrl: TypeUrlValue, resources: ReadonlyMap<
     [TypeUrl.RouteConfiguration]: compileRouteConfiguration,
     [TypeUrl.Cluster]: compileCluster,
     [TypeUrl.ClusterLoadAssignment]: compileLoadAssignment,
+    [TypeUrl.Secret]: compileSecret,
   };
   const fn = compile[typeUrl];
   if (!fn) return undefined;
