@@ -6,10 +6,12 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { leafExtensions, makeRoot, opensslVersion } from '../proxy/openssl.js';
 import { coreBusy, coreTimes, cpuLayout, cpuTimeUs, machineInfo, memoryKiB, nodeIdleRssMiB, pinSelf } from '../proxy/system.js';
-import { Child, CONNECTION_MODES, installChildCleanup, ROOT_KEY_TYPES, type CaReady, type ClientRunResult, type ConnectionMode, type RootKeyType, type SignLoopResult } from './ipc.js';
+import { Child, installChildCleanup } from '../forked-child.js';
+import { CONNECTION_MODES, ROOT_KEY_TYPES, type CaReady, type ClientRunResult, type ConnectionMode, type RootKeyType, type SignLoopResult } from './ipc.js';
 import { workloadCsrs } from './workload-csrs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 interface Options {
   quick: boolean;
@@ -206,12 +208,12 @@ async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 'meltemi-bench-ca-run-'));
   const nodeRss = await nodeIdleRssMiB(workDir, loadCpus);
   log(`idle RSS: node ${nodeRss.plain} MiB, node --import tsx ${nodeRss.tsx} MiB (the CA process runs under tsx)`);
-  const client = await Child.start<{ type: 'ready' }>('ca-client', 'client.ts', [], loadCpus, 30_000);
+  const client = await Child.start<{ type: 'ready' }>('ca-client', join(HERE, 'client.ts'), [], { ...(loadCpus !== undefined ? { cpus: loadCpus } : {}), timeoutMs: 30_000 });
   const keys: Record<string, Record<string, unknown>> = {};
   try {
     for (const keyType of o.keys) {
       log(`\n${keyType} root: starting the CA…`);
-      const ca = await Child.start<CaReady>(`ca-${keyType}`, 'ca-child.ts', [keyType], caCpus, 60_000);
+      const ca = await Child.start<CaReady>(`ca-${keyType}`, join(HERE, 'ca-child.ts'), [keyType], { ...(caCpus !== undefined ? { cpus: caCpus } : {}), timeoutMs: 60_000 });
       let peakKiB = 0;
       const sampler = setInterval(() => (peakKiB = Math.max(peakKiB, memoryKiB(ca.pid).rss)), 100);
       const rows: RunRow[] = [];

@@ -1,5 +1,4 @@
 // Control-plane scale benchmark: Discovery (measured alone in a child process) serving S services to M simulated sidecars; connect, config-change and endpoint-change scenarios.
-import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -18,6 +17,7 @@ import {
   type Usage,
   type WaitResult,
 } from './ipc.js';
+import { Child, installChildCleanup } from '../forked-child.js';
 import { meshShape, services, sharedService, type BenchService } from './mesh.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -103,118 +103,7 @@ function parseOptions(argv: string[]): Options {
 
 // ---- child processes ----
 
-/** A forked child speaking request/response over IPC. Stopped by its PID, always. */
-class Child {
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  private exited = false;
-  private readonly exit: Promise<void>;
-
-  private constructor(
-    readonly name: string,
-    readonly proc: ChildProcess,
-  ) {
-    this.exit = new Promise((resolve) => proc.once('exit', () => resolve()));
-    proc.on('exit', (code, signal) => {
-      this.exited = true;
-      for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new Error(`${name} exited (code ${code}, signal ${signal}) with a request pending`));
-      }
-      this.pending.clear();
-    });
-    proc.on('message', (m: { id?: number; result?: unknown; error?: string }) => {
-      if (m.id === undefined) return;
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      clearTimeout(p.timer);
-      if (m.error !== undefined) p.reject(new Error(`${name}: ${m.error}`));
-      else p.resolve(m.result);
-    });
-  }
-
-  get pid(): number {
-    return this.proc.pid!;
-  }
-
-  /** Forks `script` with tsx, waits (bounded) for its first message `{type: 'ready'}`. */
-  static async start<R>(name: string, script: string, args: string[], execArgv: string[], timeoutMs: number): Promise<{ child: Child; ready: R }> {
-    const proc = fork(join(HERE, script), args, { cwd: ROOT, execArgv: ['--import', 'tsx', ...execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const child = new Child(name, proc);
-    children.add(child);
-    const ready = await new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} not ready within ${timeoutMs} ms`)), timeoutMs);
-      proc.on('message', (m: { type?: string }) => {
-        if (m.type === 'ready') {
-          clearTimeout(timer);
-          resolve(m as R);
-        }
-      });
-      proc.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`${name} exited with code ${code} before it was ready`));
-      });
-    });
-    return { child, ready };
-  }
-
-  call<T>(command: Record<string, unknown>, timeoutMs: number): Promise<T> {
-    if (this.exited) return Promise.reject(new Error(`${this.name} has exited`));
-    const id = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${this.name} did not answer ${String(command.cmd)} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      this.proc.send({ ...command, id });
-    });
-  }
-
-  /** Asks it to exit (so a CPU profile gets written), then SIGTERM, then SIGKILL, by PID; bounded. */
-  async stop(): Promise<void> {
-    children.delete(this);
-    if (this.exited) return;
-    await this.call({ cmd: 'exit' }, 10_000).catch(() => undefined);
-    if (await exitedWithin(this.exit, 5000)) return;
-    killPid(this.pid, 'SIGTERM');
-    if (await exitedWithin(this.exit, 3000)) return;
-    killPid(this.pid, 'SIGKILL');
-    await exitedWithin(this.exit, 3000);
-  }
-}
-
-const children = new Set<Child>();
-
-function killPid(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-function exitedWithin(exit: Promise<void>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    void exit.then(() => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-function killAllChildren(): void {
-  for (const c of children) killPid(c.pid, 'SIGKILL');
-}
-process.on('exit', killAllChildren);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    killAllChildren();
-    process.exit(130);
-  });
-}
+installChildCleanup();
 
 // ---- statistics ----
 
@@ -264,20 +153,19 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
     log(`CPU profiles: ${profileDir} and ${profileDir.replace('discovery-', 'clients-')} (summarise with bench/controlplane/profile-top.ts)`);
   }
   const discoveryArgs = ['--services', String(o.services), '--isolation', o.isolation, ...(o.debounceAfterMs !== undefined ? ['--debounce-after-ms', String(o.debounceAfterMs)] : [])];
-  const d = await Child.start<DiscoveryReady>('discovery', 'discovery-child.ts', discoveryArgs, [...DISCOVERY_NODE_FLAGS, ...(o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])], timeoutMs);
-  let clients: Child | undefined;
+  const discovery = await Child.start<DiscoveryReady>('discovery', join(HERE, 'discovery-child.ts'), discoveryArgs, { execArgv: [...DISCOVERY_NODE_FLAGS, ...(o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])], timeoutMs });
+  const d = { child: discovery, ready: discovery.ready };
+  let clients: Child<{ pid: number }> | undefined;
   try {
     log(`discovery pid ${d.ready.pid}: ${d.ready.resources} objects, set up in ${round1(d.ready.setupMs)} ms, xDS ${d.ready.xdsAddress}`);
     const clientsProfileDir = profileDir.replace('discovery-', 'clients-');
     if (o.profile) mkdirSync(clientsProfileDir, { recursive: true });
-    const c = await Child.start<{ pid: number }>(
+    clients = await Child.start<{ pid: number }>(
       'clients',
-      'clients.ts',
+      join(HERE, 'clients.ts'),
       ['--address', d.ready.xdsAddress, '--services', String(o.services), '--proxies', String(o.proxies), '--mode', mode, '--channels', String(o.channels)],
-      o.profile ? ['--cpu-prof', `--cpu-prof-dir=${clientsProfileDir}`] : [],
-      timeoutMs,
+      { execArgv: o.profile ? ['--cpu-prof', `--cpu-prof-dir=${clientsProfileDir}`] : [], timeoutMs },
     );
-    clients = c.child;
     const usage = () => d.child.call<Usage>({ cmd: 'usage' }, timeoutMs);
     const u0 = await usage();
 
@@ -411,7 +299,7 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
         connectedProxies: u3.connectedProxies,
         sampleProxyLabels: u3.sampleProxyLabels,
       },
-      clientsProcess: { pid: c.ready.pid, cpuS: round1(clientUsage.cpuUserS + clientUsage.cpuSystemS), rssMB: round1(clientUsage.rssBytes / 2 ** 20) },
+      clientsProcess: { pid: clients.ready.pid, cpuS: round1(clientUsage.cpuUserS + clientUsage.cpuSystemS), rssMB: round1(clientUsage.rssBytes / 2 ** 20) },
       goals: {
         // met: null when the run did not measure it (no trials, or fewer than 500 proxies).
         configConvergedWithin1s: { goal: 'every proxy ACKs a config change within 1 s', met: configTrials.length > 0 ? configTrials.every((t) => t.within1s === t.expected && !t.timedOut) : null, worstMs: configAll.at(-1) ?? null },
@@ -426,7 +314,8 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
     };
   } finally {
     await clients?.stop();
-    await d.child.stop();
+    // Five seconds to exit, so a CPU profile gets written.
+    await d.child.stop(5000);
   }
 }
 
@@ -481,6 +370,5 @@ async function main(): Promise<void> {
 
 main().catch((e: unknown) => {
   process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
-  killAllChildren();
   process.exit(1);
 });
