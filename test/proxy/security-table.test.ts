@@ -246,3 +246,54 @@ test('C4: a plaintext caller\'s forged x-forwarded-client-cert never reaches the
     await open.close();
   }
 });
+
+test('an edge connection manager: B7 underscores refused; C1 x-istio-attributes and client x-envoy-* headers (even repeated) never reach the app', async () => {
+  const appPort = await freePort();
+  const seen: http.IncomingHttpHeaders[] = [];
+  const app = http.createServer((req, res) => {
+    seen.push(req.headers);
+    res.end('ok');
+  });
+  await new Promise<void>((r) => app.listen(appPort, '127.0.0.1', () => r()));
+  const port = await freePort();
+  const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+  const listener = {
+    name: 'edge',
+    address: { socket_address: { address: '127.0.0.2', port_value: port } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': HCM,
+              stat_prefix: 'edge',
+              use_remote_address: true,
+              common_http_protocol_options: { headers_with_underscores_action: 'REJECT_REQUEST' },
+              route_config: { name: 'edge', virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] }] },
+              http_filters: [{ name: 'envoy.filters.http.router' }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+  const cluster = { name: 'app', type: 'STATIC', connect_timeout: '1s', load_assignment: { cluster_name: 'app', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: appPort } } } }] }] } };
+  const plane = new DataPlane({ plan: { mode: 'router', gatewayAddress: '127.0.0.2' } });
+  await plane.apply(buildProxyConfig({ listeners: new Map([['edge', listener]]), routes: new Map(), clusters: new Map([['app', cluster]]), endpoints: new Map() }, 1));
+  try {
+    assert.equal(await raw(port, get('/', ['x_role: admin'])), 400, 'B7');
+    assert.equal(seen.length, 0);
+    assert.equal(await raw(port, get('/', ['x-istio-attributes: Cg0KBXNvdXJjZRIE', 'x-envoy-a: 1', 'x-envoy-b: 2', 'x-envoy-a: 3', 'x-envoy-upstream-rq-timeout-ms: 1'])), 200);
+    assert.equal(seen.length, 1);
+    for (const name of ['x-istio-attributes', 'x-envoy-a', 'x-envoy-b', 'x-envoy-upstream-rq-timeout-ms']) assert.equal(seen[0]![name], undefined, name);
+    // A repeated x-envoy-* field as the last ones of the head: removing a name takes all its fields at once.
+    assert.equal(await raw(port, 'GET / HTTP/1.1\r\nhost: web\r\nconnection: close\r\nx-envoy-a: 1\r\nx-envoy-a: 2\r\n\r\n'), 200);
+    assert.equal(seen.length, 2);
+    assert.equal(seen[1]!['x-envoy-a'], undefined);
+  } finally {
+    await plane.drain(0);
+    app.closeAllConnections();
+    await new Promise<void>((r) => app.close(() => r()));
+  }
+});

@@ -37,6 +37,8 @@ export interface HttpConnectionManagerConfig {
   decoderFilters: readonly HttpDecoderFilter[];
   /** normalize_path, merge_slashes and path_with_escaped_slashes_action. */
   pathNormalization: PathNormalization;
+  /** common_http_protocol_options.headers_with_underscores_action (Envoy's default ALLOW). */
+  underscoreHeaders: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER';
   websocket: boolean;
   serverName: string;
   /** x-forwarded-client-cert handling (Envoy's forward_client_cert_details; default SANITIZE). */
@@ -56,6 +58,15 @@ export interface ClientCertDetails {
 }
 
 const FORWARD_CLIENT_CERT: ReadonlySet<string> = new Set(['SANITIZE', 'FORWARD_ONLY', 'APPEND_FORWARD', 'SANITIZE_SET', 'ALWAYS_FORWARD_ONLY']);
+
+const UNDERSCORE_ACTIONS: ReadonlySet<string> = new Set(['ALLOW', 'REJECT_REQUEST', 'DROP_HEADER']);
+
+function underscoreHeaders(h: Json, path: string): HttpConnectionManagerConfig['underscoreHeaders'] {
+  const p = `${path}.common_http_protocol_options`;
+  const action = str(optObj(h.common_http_protocol_options, p)?.headers_with_underscores_action, `${p}.headers_with_underscores_action`, 'ALLOW');
+  if (!UNDERSCORE_ACTIONS.has(action)) throw new ConfigError(`${p}.headers_with_underscores_action`, 'must be ALLOW, REJECT_REQUEST or DROP_HEADER');
+  return action as HttpConnectionManagerConfig['underscoreHeaders'];
+}
 
 const ESCAPED_SLASHES: ReadonlySet<string> = new Set(['KEEP_UNCHANGED', 'REJECT_REQUEST', 'UNESCAPE_AND_REDIRECT', 'UNESCAPE_AND_FORWARD']);
 
@@ -157,6 +168,7 @@ function httpConnectionManager(h: Json, path: string): HttpConnectionManagerConf
     requestTimeoutMs: durationMs(h.request_timeout, `${path}.request_timeout`) ?? 0,
     decoderFilters: Object.freeze(compileHttpFilters(list(h.http_filters, `${path}.http_filters`), `${path}.http_filters`)),
     pathNormalization: pathNormalization(h, path),
+    underscoreHeaders: underscoreHeaders(h, path),
     websocket: list(h.upgrade_configs, `${path}.upgrade_configs`).some((u) => isObject(u) && String(u.upgrade_type).toLowerCase() === 'websocket' && u.enabled !== false),
     serverName: str(h.server_name, `${path}.server_name`, 'envoy'),
     forwardClientCert: str(h.forward_client_cert_details, `${path}.forward_client_cert_details`, 'SANITIZE') as ForwardClientCert,

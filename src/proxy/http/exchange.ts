@@ -217,6 +217,19 @@ export class Exchange implements RouteRequest, UpstreamEvents {
    * first attempt — or answers locally at any of these steps.
    */
   start(): void {
+    // Header names with `_`, which many apps read as `-` (x_role vs x-role): refused or dropped when
+    // the connection manager says so, before any policy reads the headers (§1 B7).
+    const underscores = this.ctx.hcm.underscoreHeaders;
+    if (underscores !== 'ALLOW') {
+      const h = this.upstreamHeaders;
+      // remove() takes every field of a name, so the list may shrink by more than one.
+      for (let i = h.length - 1; i >= 0; i--) {
+        const name = h.lowerNames[i];
+        if (name === undefined || !name.includes('_')) continue;
+        if (underscores === 'REJECT_REQUEST') return this.reply(400, 'Bad Request', [], true);
+        h.remove(name);
+      }
+    }
     const n = normalizePath(this.path, this.ctx.hcm.pathNormalization);
     if (n.kind === 'reject') return this.reply(400, 'Bad Request', [], true);
     if (n.kind === 'redirect') return this.reply(307, '', [['location', n.path]]);
@@ -377,11 +390,17 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     if (te !== undefined && te.toLowerCase() !== 'trailers') h.remove('te');
     if (this.ctx.hcm.useRemoteAddress) {
       // Edge: the client is untrusted. Envoy drops its x-envoy-* control headers and appends it to XFF.
-      for (let i = h.length - 1; i >= 0; i--) if (h.lowerNames[i]!.startsWith('x-envoy-')) h.remove(h.lowerNames[i]!);
+      // remove() takes every field of a name, so the list may shrink by more than one.
+      for (let i = h.length - 1; i >= 0; i--) {
+        const name = h.lowerNames[i];
+        if (name !== undefined && name.startsWith('x-envoy-')) h.remove(name);
+      }
       const xff = h.joined('x-forwarded-for');
       h.set('x-forwarded-for', xff ? `${xff}, ${this.sink.remoteAddress}` : this.sink.remoteAddress, 'x-forwarded-for');
     }
     applyClientCertHeader(h, this.ctx.hcm.forwardClientCert, this.ctx.hcm.clientCertDetails, this.sink.security);
+    // Mixer's attribute header is never trusted from a client (CVE-2020-8843, §1 C1).
+    h.remove('x-istio-attributes');
     const mx = this.ctx.metadataExchange;
     if (mx) {
       // The peer's announcement is read and removed (the app never sees it); ours goes upstream on outbound.

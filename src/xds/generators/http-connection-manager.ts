@@ -75,6 +75,9 @@ export function httpConnectionManager(o: HcmOptions): Msg {
     if (o.http2) hcm.http2ProtocolOptions = {};
   } else if (o.kind === 'gateway') {
     hcm.xffNumTrustedHops = 0;
+    // Envoy's edge guidance: header names with `_` are refused at the edge, where apps behind may
+    // read x_role as x-role (reliability-security §1 B7); sidecars keep Istio's ALLOW.
+    hcm.commonHttpProtocolOptions = { headersWithUnderscoresAction: 'REJECT_REQUEST' };
     hcm.forwardClientCertDetails = 'SANITIZE_SET';
     hcm.setCurrentClientCertDetails = { subject: boolValue(true), cert: true, uri: true, dns: true };
     hcm.serverName = SERVER_NAME;
