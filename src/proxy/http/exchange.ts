@@ -217,6 +217,25 @@ export class Exchange implements RouteRequest, UpstreamEvents {
    * first attempt — or answers locally at any of these steps.
    */
   start(): void {
+    this.guarded(() => this.begin());
+  }
+
+  /**
+   * Runs one step of this exchange so that a bug in it fails this request only: 500 (or a reset once
+   * the response started) instead of an exception that would take every connection of the proxy down.
+   */
+  private guarded(step: () => void): void {
+    try {
+      step();
+    } catch {
+      if (this.done) return;
+      if (this.attempt) this.dropAttempt(this.attempt, false);
+      if (this.responseStarted) this.failMidResponse();
+      else this.reply(500, 'internal error', [], true);
+    }
+  }
+
+  private begin(): void {
     // Header names with `_`, which many apps read as `-` (x_role vs x-role): refused or dropped when
     // the connection manager says so, before any policy reads the headers (§1 B7).
     const underscores = this.ctx.hcm.underscoreHeaders;
@@ -251,8 +270,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
         verdict.then(
           (v) => {
             if (this.done) return;
-            if (v) this.filterReply(v);
-            else this.runFilters(i + 1);
+            this.guarded(() => (v ? this.filterReply(v) : this.runFilters(i + 1)));
           },
           () => {
             if (!this.done) this.filterReply({ status: 500, body: 'filter failed' });
@@ -314,7 +332,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
       this.faultTimer = setTimeout(() => {
         this.faultTimer = undefined;
         this.sink.resumeRequestBody();
-        this.afterDelay(route);
+        this.guarded(() => this.afterDelay(route));
       }, fault.delay.delayMs);
       return;
     }
