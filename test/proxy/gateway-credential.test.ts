@@ -170,3 +170,77 @@ test('a Secret the proxy cannot use is NACKed with the field and the reason; a g
   assert.match(validateResources(TypeUrl.Secret, new Map([['kubernetes://f', file]]))!, /certificate_chain: a secret from the control plane must carry its data inline/);
   assert.match(validateResources(TypeUrl.Secret, new Map([['kubernetes://e', { '@type': TypeUrl.Secret, name: 'kubernetes://e' }]]))!, /needs tls_certificate or validation_context/);
 });
+
+test('§1 B9: two HTTPS servers on one port, guest (SIMPLE) and admin (MUTUAL): SNI guest with Host admin never reaches the admin route', { timeout: 60_000 }, async () => {
+  const certs = makeCertificates(['guest.example.com', 'admin.example.com', 'client.example.com']);
+  const guest = certs.get('guest.example.com')!;
+  const admin = certs.get('admin.example.com')!;
+  const client = certs.get('client.example.com')!;
+  const guestApp = await startUpstream('guest');
+  const adminApp = await startUpstream('admin');
+  const [guestPort, adminPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
+  const store = new MemoryStore();
+  const entry = (name: string, host: string, port: number, target: number) => `---
+apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: { name: ${name}, namespace: ${GW_NS} }
+spec: { hosts: [${host}], location: MESH_INTERNAL, resolution: STATIC, ports: [{ number: ${port}, name: http, protocol: HTTP }], endpoints: [{ address: 127.0.0.1, ports: { http: ${target} } }] }
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: { name: ${name}, namespace: ${GW_NS} }
+spec: { hosts: [${name}.example.com], gateways: [edge], http: [{ route: [{ destination: { host: ${host}, port: { number: ${port} } } }] }] }
+`;
+  applyYaml(
+    store,
+    `apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: { name: edge, namespace: ${GW_NS} }
+spec:
+  selector: { istio: ingressgateway }
+  servers:
+  - { port: { number: ${gatewayPort}, name: https-guest, protocol: HTTPS }, hosts: [guest.example.com], tls: { mode: SIMPLE, credentialName: guest-cert } }
+  - { port: { number: ${gatewayPort}, name: https-admin, protocol: HTTPS }, hosts: [admin.example.com], tls: { mode: MUTUAL, credentialName: admin-cert } }
+${entry('guest', 'guest.internal', guestPort, guestApp.port)}${entry('admin', 'admin.internal', adminPort, adminApp.port)}---
+${secretYaml('guest-cert', { 'tls.crt': guest.cert, 'tls.key': guest.key })}---
+${secretYaml('admin-cert', { 'tls.crt': admin.cert, 'tls.key': admin.key, 'ca.crt': client.cert })}`,
+  );
+  const discovery = await new Discovery({ store, xdsPort: 0, debugPort: 0, debounceAfterMs: 10, logger: silent }).start();
+  const proxy = new MeshProxy({
+    discovery: discovery.xdsAddress,
+    node: { type: 'router', ips: ['127.0.0.1'], podName: 'istio-ingressgateway-1', namespace: GW_NS, labels: { istio: 'ingressgateway' } },
+    plan: { mode: 'router', gatewayAddress: '127.0.0.1' },
+    adminPort: 0,
+    healthPort: -1,
+    statsPort: -1,
+    mergedMetricsPort: -1,
+    drainMs: 100,
+    backoff: { baseMs: 50, maxMs: 200 },
+  });
+  const request = (servername: string, host: string, ca: Buffer, cert?: Certificate) =>
+    new Promise<number>((resolve, reject) => {
+      const req = https.get({ host: '127.0.0.1', port: gatewayPort, path: '/', servername, headers: { host }, ca, agent: false, ...(cert ? { cert: cert.cert, key: cert.key } : {}) }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.setTimeout(5_000, () => req.destroy(new Error('request timed out')));
+      req.on('error', reject);
+    });
+  try {
+    await proxy.start();
+    await until('the gateway listener', () => proxy.plane.listeners.bound.includes(`127.0.0.1:${gatewayPort}`));
+    await until('guest served', async () => (await request('guest.example.com', 'guest.example.com', guest.cert).catch(() => 0)) === 200);
+    await until('admin served to a client with a certificate', async () => (await request('admin.example.com', 'admin.example.com', admin.cert, client).catch(() => 0)) === 200);
+    const adminHits = adminApp.seen.length;
+    // Relaxed SNI: the guest server's TLS (no client certificate) with the admin host in the request.
+    const status = await request('guest.example.com', 'admin.example.com', guest.cert);
+    assert.notEqual(status, 200);
+    assert.equal(adminApp.seen.length, adminHits, 'the admin backend was never reached');
+    await assert.rejects(request('admin.example.com', 'admin.example.com', admin.cert), 'the admin server still requires a client certificate');
+  } finally {
+    await proxy.stop();
+    await discovery.close();
+    await guestApp.close();
+    await adminApp.close();
+  }
+});
