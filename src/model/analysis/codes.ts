@@ -89,6 +89,11 @@ export const CODES = {
     level: 'Warning',
     summary: 'A DENY AuthorizationPolicy matches callers by principal or namespace in a namespace whose mutual TLS is not STRICT; plaintext callers have no identity, so the rule never matches them (ISTIO-SECURITY-2021-004).',
   },
+  CaseSensitiveDenyPaths: {
+    code: 'MLT0109',
+    level: 'Info',
+    summary: 'A DENY AuthorizationPolicy names request paths, which match case-sensitively; a backend that treats /ADMIN as /admin is reached by the other spelling (reliability-security §1 A9).',
+  },
 } as const satisfies Record<string, Omit<AnalysisCode, 'name'>>;
 
 export type CodeName = keyof typeof CODES;

@@ -1,6 +1,7 @@
 // `meltemi analyze`'s engine: runs every cross-resource analyzer over a set of resources and sorts the messages.
 import type { Resource } from '../../api/kind.js';
 import { AnalysisContext } from './context.js';
+import { analyzeCaseSensitiveDenyPaths } from './case-sensitive-deny-paths.js';
 import { analyzeConflictingGateways } from './conflicting-gateways.js';
 import { analyzeControlPlanes } from './control-planes.js';
 import { analyzeDestinationHosts } from './destination-hosts.js';
@@ -37,6 +38,7 @@ export const ANALYZERS: Readonly<Record<string, Analyzer>> = {
   'member-rolls': analyzeMemberRolls,
   'service-entry-hosts': analyzeServiceEntryHosts,
   'plaintext-deny-bypass': analyzePlaintextDenyBypass,
+  'case-sensitive-deny-paths': analyzeCaseSensitiveDenyPaths,
 };
 
 function compare(a: AnalysisMessage, b: AnalysisMessage): number {
