@@ -115,7 +115,7 @@ export class DataPlane {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     const tls = d.chain.tls;
-    if (tls) this.tls.accept(socket, tls, d.alpn, (secure, security) => this.serve(secure, d, d.serverName === undefined ? security : { ...security, serverName: d.serverName }));
+    if (tls) this.tls.accept(socket, tls, d, (secure, security) => this.serve(secure, d, security));
     else this.serve(socket, d, PLAINTEXT);
   }
 

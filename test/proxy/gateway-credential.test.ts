@@ -72,15 +72,10 @@ async function served(port: number, ca: Buffer, client?: Certificate): Promise<b
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
-async function withGateway(tls: string, protocol: 'sotw' | 'delta', run: (ctx: { store: MemoryStore; port: number; proxy: MeshProxy }) => Promise<void>): Promise<void> {
-  const upstream = await startUpstream('web');
-  const servicePort = await freePort();
-  const gatewayPort = await freePort();
-  const store = new MemoryStore();
-  applyYaml(store, meshYaml(servicePort, upstream.port, gatewayPort, tls));
-  const discovery = await new Discovery({ store, xdsPort: 0, debugPort: 0, debounceAfterMs: 10, logger: silent }).start();
-  const proxy = new MeshProxy({
-    discovery: discovery.xdsAddress,
+/** The ingress gateway (`istio: ingressgateway` in istio-system) as a router proxy fed by `discovery`. */
+function ingressGateway(discovery: string, protocol: 'sotw' | 'delta'): MeshProxy {
+  return new MeshProxy({
+    discovery,
     protocol,
     node: { type: 'router', ips: ['127.0.0.1'], podName: 'istio-ingressgateway-1', namespace: GW_NS, labels: { istio: 'ingressgateway' } },
     plan: { mode: 'router', gatewayAddress: '127.0.0.1' },
@@ -91,6 +86,16 @@ async function withGateway(tls: string, protocol: 'sotw' | 'delta', run: (ctx: {
     drainMs: 100,
     backoff: { baseMs: 50, maxMs: 200 },
   });
+}
+
+async function withGateway(tls: string, protocol: 'sotw' | 'delta', run: (ctx: { store: MemoryStore; port: number; proxy: MeshProxy }) => Promise<void>): Promise<void> {
+  const upstream = await startUpstream('web');
+  const servicePort = await freePort();
+  const gatewayPort = await freePort();
+  const store = new MemoryStore();
+  applyYaml(store, meshYaml(servicePort, upstream.port, gatewayPort, tls));
+  const discovery = await new Discovery({ store, xdsPort: 0, debugPort: 0, debounceAfterMs: 10, logger: silent }).start();
+  const proxy = ingressGateway(discovery.xdsAddress, protocol);
   try {
     await proxy.start();
     await until('the gateway to be LIVE', () => proxy.serverState === 'LIVE');
@@ -206,17 +211,7 @@ ${secretYaml('guest-cert', { 'tls.crt': guest.cert, 'tls.key': guest.key })}---
 ${secretYaml('admin-cert', { 'tls.crt': admin.cert, 'tls.key': admin.key, 'ca.crt': client.cert })}`,
   );
   const discovery = await new Discovery({ store, xdsPort: 0, debugPort: 0, debounceAfterMs: 10, logger: silent }).start();
-  const proxy = new MeshProxy({
-    discovery: discovery.xdsAddress,
-    node: { type: 'router', ips: ['127.0.0.1'], podName: 'istio-ingressgateway-1', namespace: GW_NS, labels: { istio: 'ingressgateway' } },
-    plan: { mode: 'router', gatewayAddress: '127.0.0.1' },
-    adminPort: 0,
-    healthPort: -1,
-    statsPort: -1,
-    mergedMetricsPort: -1,
-    drainMs: 100,
-    backoff: { baseMs: 50, maxMs: 200 },
-  });
+  const proxy = ingressGateway(discovery.xdsAddress, 'sotw');
   const request = (servername: string, host: string, ca: Buffer, cert?: Certificate) =>
     new Promise<number>((resolve, reject) => {
       const req = https.get({ host: '127.0.0.1', port: gatewayPort, path: '/', servername, headers: { host }, ca, agent: false, ...(cert ? { cert: cert.cert, key: cert.key } : {}) }, (res) => {

@@ -1,12 +1,32 @@
-// Test helper: the mesh CA as `meltemi discovery --ca-dir` runs it (a root, token-authenticated CreateCertificate over TLS as istiod.istio-system.svc), with the roots and token files a proxy's identity options point at.
+// Test helper: a mesh of one mTLS workload, and the mesh CA as `meltemi discovery --ca-dir` runs it (a root, token-authenticated CreateCertificate over TLS as istiod.istio-system.svc), with the roots and token files a proxy's identity options point at.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateRootCa, type CaBundle } from '../../src/ca/ca-bundle.js';
 import { CaServer, caServerCredentials } from '../../src/ca/ca-server.js';
 import { LocalTokenAuthenticator, newTokenKey } from '../../src/ca/caller-auth.js';
 import type { ProxyIdentityOptions } from '../../src/proxy/mesh-proxy.js';
+import { webServiceEntry } from './http-mesh.js';
 
 export const CA_NAMES = ['istiod.istio-system.svc'];
+
+/**
+ * The `web` service (test/proxy/http-mesh.ts) on `servicePort`, with one workload, web-1, at
+ * 127.0.0.2 running as service account `web` with a sidecar (so clients use auto-mTLS), its app on
+ * 127.0.0.1:`appPort`, and the namespace's PeerAuthentication `mode`; `extra` YAML is appended.
+ */
+export function mtlsWebYaml(servicePort: number, appPort: number, mode: 'STRICT' | 'PERMISSIVE', extra = ''): string {
+  return `${webServiceEntry(servicePort)}---
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: { name: web-1, namespace: default }
+spec: { address: 127.0.0.2, ports: { http: ${appPort} }, serviceAccount: web, labels: { app: web, version: v1, security.istio.io/tlsMode: istio } }
+---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata: { name: default, namespace: default }
+spec: { mtls: { mode: ${mode} } }
+${extra}`;
+}
 
 export interface MeshCa {
   bundle: CaBundle;

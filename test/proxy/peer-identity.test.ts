@@ -1,7 +1,8 @@
 // Peer names from Node's SAN text: exactly one well-formed Istio SPIFFE ID, nothing Node had to quote, and Envoy's SAN matchers by type.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { identityOfSubjectAltName, parseSubjectAltNames, sansAccepted } from '../../src/proxy/security/peer-identity.js';
+import { sansAccepted } from '../../src/proxy/security/peer-identity.js';
+import { identityOfSubjectAltName, parseSubjectAltNames } from '../../src/shared/spiffe.js';
 
 function spiffeIdOfSubjectAltName(text: string | undefined): string | undefined {
   const id = identityOfSubjectAltName(text);

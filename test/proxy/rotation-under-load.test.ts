@@ -12,8 +12,8 @@ import { caServerCredentials } from '../../src/ca/ca-server.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
 import { ROOT_BUNDLE, WORKLOAD_CERTIFICATE } from '../../src/proxy/security/secret-store.js';
 import { Discovery } from '../../src/xds/discovery.js';
-import { HOST, freePort, startUpstream, until, webServiceEntry } from './http-mesh.js';
-import { CA_NAMES, startMeshCa } from './mesh-ca.js';
+import { HOST, freePort, startUpstream, until } from './http-mesh.js';
+import { CA_NAMES, mtlsWebYaml, startMeshCa } from './mesh-ca.js';
 
 const SOAK = process.env.MELTEMI_ROTATION_SOAK === '1';
 const DURATION_MS = SOAK ? 60_000 : 9_000;
@@ -37,22 +37,17 @@ test(`rotation under load: ${DURATION_MS / 1000} s at ${RATE} requests/s through
   // STRICT, and at most 20 requests per upstream connection, so new mTLS handshakes happen all along.
   writeFileSync(
     join(config, 'mesh.yaml'),
-    `${webServiceEntry(servicePort)}---
-apiVersion: networking.istio.io/v1beta1
-kind: WorkloadEntry
-metadata: { name: web-1, namespace: default }
-spec: { address: 127.0.0.2, ports: { http: ${appPort} }, serviceAccount: web, labels: { app: web, security.istio.io/tlsMode: istio } }
----
-apiVersion: security.istio.io/v1beta1
-kind: PeerAuthentication
-metadata: { name: default, namespace: default }
-spec: { mtls: { mode: STRICT } }
----
+    mtlsWebYaml(
+      servicePort,
+      appPort,
+      'STRICT',
+      `---
 apiVersion: networking.istio.io/v1beta1
 kind: DestinationRule
 metadata: { name: web, namespace: default }
 spec: { host: ${HOST}, trafficPolicy: { connectionPool: { http: { maxRequestsPerConnection: 20 } } } }
 `,
+    ),
   );
   const [oldRoot, newRoot] = await Promise.all([generateRootCa({ trustDomain: 'cluster.local', keyType: 'ecP256' }), generateRootCa({ trustDomain: 'cluster.local', keyType: 'ecP256' })]);
   const ca = await startMeshCa(dir, oldRoot);

@@ -2,7 +2,7 @@
 import { compileRegex, type ValueMatcher } from '../config/string-matcher.js';
 import { ConfigError, isObject, list, obj, str, type Json } from '../config/xds-json.js';
 import type { FilterReply, FilterRequest, FilterVerdict, HttpDecoderFilter } from '../http/http-filters.js';
-import { parseSubjectAltNames } from '../security/peer-identity.js';
+import { parseSubjectAltNames } from '../../shared/spiffe.js';
 import type { DownstreamSecurity } from '../security/tls-transport.js';
 import { field, onlyFields } from './filter-config.js';
 import { JWT_AUTHN_FILTER } from './jwt-authn.js';

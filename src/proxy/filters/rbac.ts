@@ -3,7 +3,7 @@ import type { X509Certificate } from 'node:crypto';
 import { compileHeaderMatcher, compileStringMatcher, type HeaderLookup } from '../config/string-matcher.js';
 import { ConfigError, list, num, obj, str, type Json } from '../config/xds-json.js';
 import type { FilterReply, FilterRequest, FilterVerdict, HttpDecoderFilter } from '../http/http-filters.js';
-import { parseSubjectAltNames } from '../security/peer-identity.js';
+import { parseSubjectAltNames } from '../../shared/spiffe.js';
 import type { DownstreamSecurity } from '../security/tls-transport.js';
 import { compileCidrRange, onlyFields } from './filter-config.js';
 import { compileMetadataMatcher, type DynamicMetadata } from './metadata-matcher.js';

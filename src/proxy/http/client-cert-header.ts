@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { ClientCertDetails, ForwardClientCert } from '../config/listeners.js';
 import type { HeaderList } from '../http1/index.js';
-import { subjectAltNames } from '../security/peer-identity.js';
+import { subjectAltNames } from '../../shared/spiffe.js';
 import type { DownstreamSecurity } from '../security/tls-transport.js';
 
 const XFCC = 'x-forwarded-client-cert';

@@ -256,21 +256,20 @@ export class Exchange implements RouteRequest, UpstreamEvents {
       this.path = n.path;
       this.upstreamTarget = n.path;
     }
-    if (this.ctx.hcm.decoderFilters.length > 0) this.runFilters(0);
+    if (this.ctx.hcm.decoderFilters.length > 0) this.runFilters(this.filterRequest(), 0);
     else this.route();
   }
 
   /** The decoder filters from `i` on, in order; the first reply ends the request. A filter's promise settles on this exchange only if it is still running. */
-  private runFilters(from: number): void {
+  private runFilters(request: FilterRequest, from: number): void {
     const filters = this.ctx.hcm.decoderFilters;
-    const request = this.filterRequest();
     for (let i = from; i < filters.length; i++) {
       const verdict = filters[i]!.decode(request);
       if (verdict instanceof Promise) {
         verdict.then(
           (v) => {
             if (this.done) return;
-            this.guarded(() => (v ? this.filterReply(v) : this.runFilters(i + 1)));
+            this.guarded(() => (v ? this.filterReply(v) : this.runFilters(request, i + 1)));
           },
           () => {
             if (!this.done) this.filterReply({ status: 500, body: 'filter failed' });
@@ -283,13 +282,11 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     this.route();
   }
 
-  private filterReq: FilterRequest | undefined;
-
+  /** The request as the decoder filters see it, once the path is normalized. */
   private filterRequest(): FilterRequest {
-    if (this.filterReq) return this.filterReq;
     const q = this.path.indexOf('?');
     const sink = this.sink;
-    this.filterReq = {
+    return {
       method: this.method,
       path: q < 0 ? this.path : this.path.slice(0, q),
       query: q < 0 ? '' : this.path.slice(q + 1),
@@ -302,7 +299,6 @@ export class Exchange implements RouteRequest, UpstreamEvents {
       ...(sink.security.serverName !== undefined ? { serverName: sink.security.serverName } : {}),
       metadata: new Map(),
     };
-    return this.filterReq;
   }
 
   private filterReply(r: FilterReply): void {

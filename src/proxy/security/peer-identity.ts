@@ -3,8 +3,6 @@ import type { X509Certificate } from 'node:crypto';
 import { identityOfSubjectAltName, type PeerIdentity, type SubjectAltName } from '../../shared/spiffe.js';
 import type { SanMatcher } from '../config/tls-context.js';
 
-export { identityOfSubjectAltName, parseSpiffeId, parseSubjectAltNames, subjectAltNames, type PeerIdentity, type SubjectAltName } from '../../shared/spiffe.js';
-
 /**
  * The workload identity of a verified mesh peer certificate, or the reason there is none: the leaf
  * must not be a CA, and must carry exactly one URI SAN, which must be a SPIFFE ID (Istio's

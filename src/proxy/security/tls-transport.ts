@@ -5,7 +5,8 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { PemSource, TlsContextConfig } from '../config/tls-context.js';
 import { ROOT_BUNDLE, type SecretStore } from './secret-store.js';
-import { sansAccepted, subjectAltNames, workloadIdentity, type PeerIdentity } from './peer-identity.js';
+import { subjectAltNames, type PeerIdentity } from '../../shared/spiffe.js';
+import { sansAccepted, workloadIdentity } from './peer-identity.js';
 
 /** What the data path knows about a downstream connection's transport. */
 export interface DownstreamSecurity {
@@ -130,13 +131,15 @@ export class TlsTransport {
   }
 
   /**
-   * Terminates TLS on an accepted connection. `offeredAlpn` is what the TLS inspector read from the
-   * ClientHello (undefined when no inspector ran): ALPN is only negotiated when the client offers
+   * Terminates TLS on an accepted connection. `hello` is what the TLS inspector read from the
+   * ClientHello (nothing when no inspector ran); its SNI becomes the connection's `serverName`.
+   * ALPN is only negotiated when the client offers
    * one of the configured protocols, because OpenSSL under Node refuses the handshake otherwise,
    * while Envoy carries on without one (Istio's clients offer `istio` to servers that list `h2`).
    * `onSecure` runs only for a peer that passed every check; anything else is closed and counted.
    */
-  accept(raw: net.Socket, cfg: TlsContextConfig, offeredAlpn: readonly string[] | undefined, onSecure: (socket: tls.TLSSocket, security: DownstreamSecurity) => void): void {
+  accept(raw: net.Socket, cfg: TlsContextConfig, hello: { alpn?: readonly string[]; serverName?: string }, onSecure: (socket: tls.TLSSocket, security: DownstreamSecurity) => void): void {
+    const offeredAlpn = hello.alpn;
     const built = this.context(cfg);
     if (typeof built.context === 'string') {
       this.stats.no_certificate++;
@@ -170,6 +173,7 @@ export class TlsTransport {
       }
       this.stats.handshake++;
       if (built.localIdentity !== undefined) verdict.localIdentity = built.localIdentity;
+      if (hello.serverName !== undefined) verdict.serverName = hello.serverName;
       // What Node's own TLS server does once a handshake is accepted; HTTP/2 sessions wait for it
       // (they would otherwise wait for a client-side 'secureConnect' that a server never sees).
       (socket as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;

@@ -87,40 +87,25 @@ function escapeRegex(s: string): string {
   return s.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
 }
 
-/** A StringMatcher for an exact / `prefix*` / `*suffix` / `*` value (Istio's StringMatcher). */
-function stringMatcher(v: string): Built {
-  const p = parseValuePattern(v);
-  if ('problem' in p) return p;
-  switch (p.type) {
-    case 'present':
-      return { safeRegex: { regex: '.+' } };
-    case 'suffix':
-      return { suffix: p.value };
-    case 'prefix':
-      return { prefix: p.value };
-    default:
-      return { exact: p.value };
-  }
-}
-
 /**
- * A StringMatcher on a SPIFFE ID for a principal written without `spiffe://` (Istio's
- * StringMatcherWithPrefix): `*` any non-empty identity; `*suffix` the regex `spiffe://.*SUFFIX`
- * (CVE-2020-16844: never a plain suffix match, which would drop the scheme check); `prefix*` a
- * prefix match on `spiffe://PREFIX`; else an exact match on `spiffe://VALUE`.
+ * A StringMatcher for an exact / `prefix*` / `*suffix` / `*` value (Istio's StringMatcher). With
+ * `scheme` (`spiffe://`, for principals written without it: Istio's StringMatcherWithPrefix) the
+ * value is matched after the scheme, and `*suffix` becomes the regex `SCHEME.*SUFFIX`
+ * (CVE-2020-16844: never a plain suffix match, which would drop the scheme check); `*` stays any
+ * non-empty value.
  */
-function spiffeMatcher(v: string): Built {
+function stringMatcher(v: string, scheme = ''): Built {
   const p = parseValuePattern(v);
   if ('problem' in p) return p;
   switch (p.type) {
     case 'present':
       return { safeRegex: { regex: '.+' } };
     case 'suffix':
-      return { safeRegex: { regex: `${escapeRegex(SPIFFE_PREFIX)}.*${escapeRegex(p.value)}` } };
+      return scheme === '' ? { suffix: p.value } : { safeRegex: { regex: `${escapeRegex(scheme)}.*${escapeRegex(p.value)}` } };
     case 'prefix':
-      return { prefix: SPIFFE_PREFIX + p.value };
+      return { prefix: scheme + p.value };
     default:
-      return { exact: SPIFFE_PREFIX + p.value };
+      return { exact: scheme + p.value };
   }
 }
 
@@ -171,7 +156,7 @@ interface Term {
 const principal = {
   /** Peer identity (mTLS): `authenticated.principal_name` against `spiffe://VALUE`. */
   sourcePrincipal: (v: string): Built => {
-    const m = spiffeMatcher(v);
+    const m = stringMatcher(v, SPIFFE_PREFIX);
     return isProblem(m) ? m : { authenticated: { principalName: m } };
   },
   // Peer namespace: the identity matches the regex `.*` + `/ns/NS/` + `.*` (a `*` in NS becomes `.*`, as Istio writes it).

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { SignJWT, type JWTPayload } from 'jose';
 import type { FilterRequest, FilterVerdict, HttpDecoderFilter } from '../../../src/proxy/http/http-filters.js';
 import { HeaderList } from '../../../src/proxy/http1/index.js';
-import { parseSpiffeId, type PeerIdentity } from '../../../src/proxy/security/peer-identity.js';
+import { parseSpiffeId, type PeerIdentity } from '../../../src/shared/spiffe.js';
 import type { DownstreamSecurity } from '../../../src/proxy/security/tls-transport.js';
 
 /** The fixed "now" of every test: 2023-11-14T22:13:20Z. */
