@@ -97,6 +97,7 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--locality <region/zone/subzone>', 'where the workload runs (locality load balancing; env ISTIO_LOCALITY)')
     .option('--service-account <name>', 'the workload service account')
     .addOption(new Option('--protocol <p>', 'xDS variant').choices(['sotw', 'delta']).default('sotw'))
+    .option('--capture', 'sidecar: iptables REDIRECTs the pod\'s traffic to 15001 and 15006 (meltemi cni); listeners find each connection\'s original destination')
     .option('--outbound-address <ip>', 'sidecar: address the outbound per-port listeners bind (default 127.0.0.1)')
     .option('--inbound-address <ip>', 'sidecar: workload address the inbound ports bind (the app listens on 127.0.0.1)')
     .option('--gateway-address <ip>', 'router: address for listeners configured on 0.0.0.0')
@@ -144,6 +145,14 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
       }
       const { runProxyConfig } = await import('./commands/proxy-config.js');
       result.code = await runProxyConfig({ kind: kind.replace(/s$/, '') as ProxyConfigKind, proxy, debugAddr: o.debugAddr, output: o.output }, io);
+    });
+
+  program
+    .command('cni')
+    .description('the CNI plugin: programs a pod\'s traffic interception (iptables REDIRECT to 15001/15006); reads CNI_COMMAND and the other CNI_* variables, and the network configuration on stdin')
+    .action(async () => {
+      const { runCniCommand } = await import('./commands/cni.js');
+      result.code = await runCniCommand(process.env, io);
     });
 
   return program;
