@@ -123,7 +123,7 @@ export class DataPlane {
   private serve(socket: net.Socket, d: Dispatch, security: DownstreamSecurity): void {
     // Network RBAC decides once, before the first byte is proxied (Envoy's ONE_TIME_ON_FIRST_BYTE).
     for (const rbac of d.chain.rbac) {
-      const verdict = rbac({ security, remoteAddress: socket.remoteAddress ?? '', localAddress: socket.localAddress ?? '', localPort: d.port, ...(d.serverName !== undefined ? { serverName: d.serverName } : {}) });
+      const verdict = rbac({ security, remoteAddress: socket.remoteAddress ?? '', localAddress: d.destination.address, localPort: d.destination.port, ...(d.serverName !== undefined ? { serverName: d.serverName } : {}) });
       if (!verdict.allowed) {
         this.counters.downstream_cx_rbac_denied++;
         socket.destroy();
@@ -138,6 +138,7 @@ export class DataPlane {
         security,
         random: this.random,
         now: this.now,
+        ...(d.captured ? { originalDestination: d.destination } : {}),
         onOpen: (cluster, host) => this.options.onTcpOpen?.(cluster, host, d),
         onComplete: (r) => this.options.onTcp?.(r, d),
       });
@@ -149,7 +150,7 @@ export class DataPlane {
       headersTimeoutMs: this.options.headersTimeoutMs ?? DEFAULT_DOWNSTREAM_OPTIONS.headersTimeoutMs,
       idleTimeoutMs: this.options.idleTimeoutMs ?? DEFAULT_DOWNSTREAM_OPTIONS.idleTimeoutMs,
       http2: this.http2,
-    }, security);
+    }, security, d);
   }
 
   routesOf(hcm: HttpConnectionManagerConfig): RouteTable | undefined {

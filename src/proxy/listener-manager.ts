@@ -3,22 +3,27 @@ import * as net from 'node:net';
 import type { ConnectionFacts, FilterChainConfig, ListenerConfig } from './config/listeners.js';
 import { selectFilterChain } from './config/listeners.js';
 import type { ProxyConfig } from './config/proxy-config.js';
+import { originalDestination, type OriginalDestination } from './network/original-dst.js';
 import { ClientHelloReader, type ClientHelloVerdict } from './network/tls-inspector.js';
 
 /**
- * Where listeners are bound. Envoy receives a sidecar's traffic through iptables REDIRECT to 15001
- * and 15006 and recovers the original destination with SO_ORIGINAL_DST, which Node cannot read. So
- * a sidecar here binds its listeners explicitly (the "sidecar without iptables" model):
- * - `outboundAddress`: each outbound per-port listener (`0.0.0.0_9080`) listens on this address and
- *   its port — the app reaches `reviews:9080` through it (hosts file or HTTP_PROXY);
- * - `inboundAddress`: each inbound port of virtualInbound (`destination_port` filter chains) listens
- *   on the workload address, while the app itself listens on 127.0.0.1 (Istio's inbound clusters
- *   point there);
- * - a router (gateway) binds its listeners as configured, on `gatewayAddress` when they say 0.0.0.0.
+ * Where listeners are bound. Two ways for a sidecar's traffic to arrive:
+ * - `capture` (Envoy's way): iptables REDIRECTs the pod's outbound TCP to virtualOutbound (15001)
+ *   and its inbound TCP to virtualInbound (15006); only listeners with bind_to_port are bound, and
+ *   each connection's original destination (SO_ORIGINAL_DST) picks the listener (use_original_dst
+ *   hand-off) and the filter chain (the original_dst listener filter), as in Envoy.
+ * - explicit binding (the "sidecar without iptables" model, where the kernel does not redirect):
+ *   - `outboundAddress`: each outbound per-port listener (`0.0.0.0_9080`) listens on this address
+ *     and its port — the app reaches `reviews:9080` through it (hosts file or HTTP_PROXY);
+ *   - `inboundAddress`: each inbound port of virtualInbound (`destination_port` filter chains)
+ *     listens on the workload address, while the app itself listens on 127.0.0.1 (Istio's inbound
+ *     clusters point there).
+ * A router (gateway) binds its listeners as configured, on `gatewayAddress` when they say 0.0.0.0.
  * `portOffset` shifts every bound port (tests and several proxies on one host).
  */
 export interface BindPlan {
   mode: 'sidecar' | 'router';
+  capture?: boolean;
   outboundAddress?: string;
   inboundAddress?: string;
   gatewayAddress?: string;
@@ -31,6 +36,13 @@ export interface Dispatch {
   chain: FilterChainConfig;
   /** The port the listener stands for (the service or inbound port, before any offset). */
   port: number;
+  /**
+   * Where the connection was addressed as the listener sees it (Envoy's downstream local address):
+   * the original destination of a captured connection, else the bound address and `port`.
+   */
+  destination: OriginalDestination;
+  /** The connection was redirected by iptables: `destination` is a real remote address (ORIGINAL_DST clusters connect to it). */
+  captured: boolean;
   /** The client's TLS SNI, when the TLS inspector read one (Envoy's %REQUESTED_SERVER_NAME%, `connection.sni`). */
   serverName?: string;
   /** The ALPN protocols the client offered, when the TLS inspector read a ClientHello. */
@@ -44,13 +56,21 @@ export interface Dispatch {
  */
 export type ConnectionHandler = (socket: net.Socket, d: Dispatch) => void;
 
+/** The listener an accepted socket belongs to, and the destination its chain is chosen on. */
+interface Found {
+  listener: ListenerConfig;
+  port: number;
+  destination: OriginalDestination;
+  captured: boolean;
+}
+
 interface Binding {
   key: string;
   address: string;
   port: number;
   server: net.Server;
-  /** How to find the listener and chain for an accepted socket under the config current at that time. */
-  resolve: (config: ProxyConfig) => { listener: ListenerConfig; chain: FilterChainConfig | undefined; port: number } | undefined;
+  /** How to find the listener for an accepted socket under the config current at that time. */
+  resolve: (config: ProxyConfig, socket: net.Socket) => Found | undefined;
 }
 
 /** Envoy's listener connection_limit default in the hardening guide. */
@@ -73,29 +93,64 @@ export function bindingsFor(config: ProxyConfig, plan: BindPlan): Wanted[] {
     if (plan.mode === 'router') {
       if (!l.bindToPort) continue;
       const address = l.address === '0.0.0.0' || l.address === '::' ? (plan.gatewayAddress ?? l.address) : l.address;
-      add(address, l.port, (c) => listenerFacts(c, name, l.port));
+      add(address, l.port, (c, s) => boundListener(c, name, l.port, s));
+      continue;
+    }
+    if (plan.capture) {
+      if (!l.bindToPort) continue; // reached through virtualOutbound's hand-off
+      add(l.address, l.port, (c, s) => capturedListener(c, name, l.port, s));
       continue;
     }
     if (l.name === 'virtualInbound') {
       if (!plan.inboundAddress) continue;
       const ports = new Set(l.filterChains.flatMap((c) => (c.match.destinationPort !== undefined && c.match.destinationPort !== l.port ? [c.match.destinationPort] : [])));
-      for (const p of ports) add(plan.inboundAddress, p, (c) => listenerFacts(c, name, p));
+      for (const p of ports) add(plan.inboundAddress, p, (c, s) => boundListener(c, name, p, s));
       continue;
     }
     if (l.name === 'virtualOutbound' || l.useOriginalDst) continue; // needs the original destination
     if (l.direction === 'OUTBOUND' && !l.bindToPort && plan.outboundAddress) {
       // 0.0.0.0_PORT (HTTP, or TCP without a VIP); a VIP listener (10.0.0.5_3306) only if that address is local.
       const address = l.address === '0.0.0.0' ? plan.outboundAddress : l.address;
-      add(address, l.port, (c) => listenerFacts(c, name, l.port));
+      add(address, l.port, (c, s) => boundListener(c, name, l.port, s));
     }
   }
   return out;
 }
 
-function listenerFacts(config: ProxyConfig, name: string, port: number): { listener: ListenerConfig; chain: FilterChainConfig | undefined; port: number } | undefined {
+function boundListener(config: ProxyConfig, name: string, port: number, socket: net.Socket): Found | undefined {
   const listener = config.listeners.get(name);
   if (!listener) return undefined;
-  return { listener, chain: undefined, port };
+  return { listener, port, destination: { address: socket.localAddress ?? listener.address, port }, captured: false };
+}
+
+/**
+ * A connection accepted on a capture listener: with its original destination, virtualOutbound
+ * (use_original_dst) hands it to the listener bound to that address and port, or to 0.0.0.0 and
+ * that port, keeping it when there is none (its passthrough or black-hole chains); virtualInbound
+ * (the original_dst listener filter) keeps it and chooses the chain on that destination. A
+ * connection made straight to the listener has no original destination and is what it looks like
+ * (the generated chain for the listener's own port black-holes it, so it cannot loop).
+ */
+function capturedListener(config: ProxyConfig, name: string, port: number, socket: net.Socket): Found | undefined {
+  const own = config.listeners.get(name);
+  if (!own) return undefined;
+  const original = own.useOriginalDst || own.originalDstFilter ? originalDestination(socket) : undefined;
+  if (!original) return boundListener(config, name, port, socket);
+  const listener = own.useOriginalDst ? (handOffTarget(config, original) ?? own) : own;
+  return { listener, port: original.port, destination: original, captured: true };
+}
+
+/** Listeners by `address:port`, per config (built on first use). */
+const byAddress = new WeakMap<ProxyConfig, Map<string, ListenerConfig>>();
+
+function handOffTarget(config: ProxyConfig, to: OriginalDestination): ListenerConfig | undefined {
+  let index = byAddress.get(config);
+  if (!index) {
+    index = new Map();
+    for (const l of config.listeners.values()) if (!index.has(`${l.address}:${l.port}`)) index.set(`${l.address}:${l.port}`, l);
+    byAddress.set(config, index);
+  }
+  return index.get(`${to.address}:${to.port}`) ?? index.get(`${net.isIPv6(to.address) ? '::' : '0.0.0.0'}:${to.port}`);
 }
 
 /**
@@ -170,20 +225,21 @@ export class ListenerManager {
   private accept(binding: Binding, socket: net.Socket): void {
     socket.on('error', () => undefined);
     const config = this.config;
-    const found = config && binding.resolve(config);
+    const found = config && binding.resolve(config, socket);
     if (!found) {
       socket.destroy();
       return;
     }
     if (found.listener.tlsInspector) {
-      this.inspect(binding, socket, found.listener, found.port);
+      this.inspect(socket, found);
       return;
     }
-    this.dispatch(binding, socket, found.listener, found.port, RAW_BUFFER);
+    this.dispatch(socket, found, RAW_BUFFER);
   }
 
-  private dispatch(binding: Binding, socket: net.Socket, listener: ListenerConfig, port: number, tls: ClientHelloVerdict): void {
-    const facts: ConnectionFacts = { destinationIp: socket.localAddress ?? binding.address, destinationPort: port, transportProtocol: 'raw_buffer', applicationProtocols: NO_PROTOCOLS };
+  private dispatch(socket: net.Socket, found: Found, tls: ClientHelloVerdict): void {
+    const { listener, port } = found;
+    const facts: ConnectionFacts = { destinationIp: found.destination.address, destinationPort: port, transportProtocol: 'raw_buffer', applicationProtocols: NO_PROTOCOLS };
     if (tls.kind === 'tls') {
       facts.transportProtocol = 'tls';
       facts.applicationProtocols = tls.alpn;
@@ -194,7 +250,7 @@ export class ListenerManager {
       socket.destroy();
       return;
     }
-    const d: Dispatch = { listener, chain, port };
+    const d: Dispatch = { listener, chain, port, destination: found.destination, captured: found.captured };
     if (facts.serverName !== undefined) d.serverName = facts.serverName;
     if (tls.kind === 'tls') d.alpn = tls.alpn;
     this.handler(socket, d);
@@ -207,7 +263,8 @@ export class ListenerManager {
    * listener_filters_timeout continues as raw_buffer or closes, as the listener says.
    * https://www.envoyproxy.io/docs/envoy/latest/configuration/listeners/listener_filters/tls_inspector
    */
-  private inspect(binding: Binding, socket: net.Socket, listener: ListenerConfig, port: number): void {
+  private inspect(socket: net.Socket, found: Found): void {
+    const listener = found.listener;
     const reader = new ClientHelloReader();
     const read: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
@@ -229,7 +286,7 @@ export class ListenerManager {
       if (read.length > 0) socket.unshift(read.length === 1 ? read[0]! : Buffer.concat(read));
       // resume() takes effect on the next tick: after the handler has attached its 'data' listener or paused.
       socket.resume();
-      this.dispatch(binding, socket, listener, port, verdict);
+      this.dispatch(socket, found, verdict);
     };
     const onData = (chunk: Buffer) => {
       read.push(chunk);

@@ -92,7 +92,7 @@ test('virtualInbound picks the chain of the destination port, else the passthrou
   const m = testMesh();
   const p = m.sidecar('reviews-v1');
   const vin = wire(p, pushOf(m.store), TypeUrl.Listener).map(compileListener).find((l) => l.name === 'virtualInbound')!;
-  assert.equal(vin.useOriginalDst, true);
+  assert.deepEqual([vin.originalDstFilter, vin.useOriginalDst], [true, false]);
   const chain = (port: number) => selectFilterChain(vin, { destinationIp: '10.1.0.12', destinationPort: port, transportProtocol: 'raw_buffer', applicationProtocols: [] });
   const app = chain(9080)!;
   assert.equal(app.network.kind, 'http');

@@ -25,7 +25,7 @@ test('an outbound exchange becomes a source-reported request and an Istio text a
   responseHeaders.add('x-envoy-upstream-service-time', '3');
   r.http(
     { request: parser.head!, protocol: 'http1', startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 4.2, responseCode: 503, responseFlags: ['URX'], responseHeaders, upstreamHost: '10.1.0.9:9080', upstreamCluster: 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local', routeName: 'default', bytesReceived: 0, bytesSent: 95, attempts: 3, security: PLAINTEXT },
-    { listener, chain: listener.filterChains[0]!, port: 9080, serverName: 'reviews.bookinfo.svc.cluster.local' },
+    { listener, chain: listener.filterChains[0]!, port: 9080, destination: { address: '10.96.0.10', port: 9080 }, captured: true, serverName: 'reviews.bookinfo.svc.cluster.local' },
   );
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, / reviews\.bookinfo\.svc\.cluster\.local default\n$/, 'the SNI the TLS inspector read is %REQUESTED_SERVER_NAME%');
@@ -50,7 +50,7 @@ test('a TCP connection is counted in the istio_tcp_* metrics and logged as one a
   });
   r.tcp(
     { cluster: 'outbound|27017||mongodb.bookinfo.svc.cluster.local', upstreamHost: '10.1.0.9:27017', bytesReceived: 120, bytesSent: 3400, startMs: Date.UTC(2026, 0, 2, 3, 4, 5, 6), durationMs: 41.6, responseFlags: [], security: PLAINTEXT },
-    { listener, chain: listener.filterChains[0]!, port: 27017, serverName: 'db.example.com' },
+    { listener, chain: listener.filterChains[0]!, port: 27017, destination: { address: '10.96.0.20', port: 27017 }, captured: true, serverName: 'db.example.com' },
   );
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /^\[2026-01-02T03:04:05\.006Z\] "- - -" 0 - "-" "-" 120 3400 42 - "-" "-" "-" "-" "10\.1\.0\.9:27017" outbound\|27017\|\|mongodb\.bookinfo\.svc\.cluster\.local - 10\.96\.0\.20:27017 - db\.example\.com -\n$/);

@@ -7,6 +7,7 @@ import { parseDuration } from '../../api/common.js';
 import { MeshProxy, type ProxyIdentityOptions } from '../../proxy/mesh-proxy.js';
 import { DEFAULT_CA_SERVER_NAME } from '../../proxy/security/cert-agent.js';
 import { parseNodeId } from '../../model/proxy.js';
+import { captureUnavailable } from '../../proxy/network/original-dst.js';
 import { ExitCode, type CliIO } from '../io.js';
 import { parseHostPort } from '../host-port.js';
 
@@ -21,6 +22,7 @@ export interface ProxyCommandOptions {
   locality?: string;
   serviceAccount?: string;
   protocol: 'sotw' | 'delta';
+  capture?: boolean;
   outboundAddress?: string;
   inboundAddress?: string;
   gatewayAddress?: string;
@@ -98,14 +100,22 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
   const locality = o.locality ?? process.env.ISTIO_LOCALITY;
   if (locality !== undefined && !/^[^/]+(\/[^/]+){0,2}$/.test(locality)) throw new MeshError('MESH_USAGE', `--locality takes region[/zone[/subzone]], got "${locality}"`);
   const identity = identityOptions(o);
+  if (o.capture) {
+    if (type !== 'sidecar') throw new MeshError('MESH_USAGE', '--capture is for sidecars (a router binds its own listeners)');
+    if (o.outboundAddress || o.inboundAddress) throw new MeshError('MESH_USAGE', '--capture takes the traffic iptables redirects; --outbound-address and --inbound-address are for a sidecar without it');
+    const why = captureUnavailable();
+    if (why) throw new MeshError('MESH_USAGE', `--capture cannot work here: ${why}`);
+  }
   const proxy = new MeshProxy({
     ...(identity ? { identity } : {}),
     discovery: o.discovery,
     protocol: o.protocol,
     node: { type, ips: [ip], podName: pod, namespace, labels: labelsOf(o.labels), ...(o.serviceAccount ? { serviceAccount: o.serviceAccount } : {}), ...(locality ? { locality } : {}) },
+    // Captured, the pod's status ports (15020, 15021, 15090) answer on every address, as Istio's agent does (they are excluded from redirection).
+    ...(o.capture ? { healthHost: '0.0.0.0' } : {}),
     plan: {
       mode: type,
-      ...(o.outboundAddress ? { outboundAddress: o.outboundAddress } : type === 'sidecar' ? { outboundAddress: '127.0.0.1' } : {}),
+      ...(o.capture ? { capture: true } : o.outboundAddress ? { outboundAddress: o.outboundAddress } : type === 'sidecar' ? { outboundAddress: '127.0.0.1' } : {}),
       ...(o.inboundAddress ? { inboundAddress: o.inboundAddress } : {}),
       ...(o.gatewayAddress ? { gatewayAddress: o.gatewayAddress } : {}),
       ...(o.portOffset ? { portOffset: intOf(o.portOffset, '--port-offset', 0)! } : {}),

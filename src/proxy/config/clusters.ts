@@ -1,4 +1,5 @@
 // Cluster (CDS) and ClusterLoadAssignment (EDS) compiled into what the upstream side of the proxy needs.
+import { isIP } from 'node:net';
 import { compileTransportSocket, type TlsContextConfig } from './tls-context.js';
 import { ConfigError, durationMs, isObject, list, num, obj, optObj, str, type Json } from './xds-json.js';
 
@@ -66,6 +67,10 @@ export interface ClusterConfig {
   inlineEndpoints?: readonly EndpointInit[];
   /** STRICT_DNS / LOGICAL_DNS re-resolution period. */
   dnsRefreshMs: number;
+  /** upstream_bind_config.source_address: upstream connections are made from this address. */
+  sourceAddress?: string;
+  /** ORIGINAL_DST: a host no connection used for this long is forgotten (cleanup_interval, Envoy's 5 s). */
+  cleanupIntervalMs: number;
 }
 
 const TYPES: ReadonlySet<string> = new Set(['STATIC', 'STRICT_DNS', 'LOGICAL_DNS', 'EDS', 'ORIGINAL_DST']);
@@ -202,7 +207,16 @@ export function compileCluster(v: unknown): ClusterConfig {
     maxRequestsPerConnection: num(commonHttp?.max_requests_per_connection, 'common_http_protocol_options.max_requests_per_connection', 0),
     tlsMatches: Object.freeze(list(c.transport_socket_matches, 'transport_socket_matches').map((m, i) => transportSocketMatch(m, `transport_socket_matches[${i}]`))),
     dnsRefreshMs: durationMs(c.dns_refresh_rate, 'dns_refresh_rate') ?? 5000,
+    cleanupIntervalMs: durationMs(c.cleanup_interval, 'cleanup_interval') ?? 5000,
   };
+  const bind = optObj(c.upstream_bind_config, 'upstream_bind_config');
+  if (bind) {
+    const source = obj(obj(bind.source_address, 'upstream_bind_config.source_address'), 'upstream_bind_config.source_address');
+    const address = str(source.address, 'upstream_bind_config.source_address.address');
+    if (isIP(address) === 0) throw new ConfigError('upstream_bind_config.source_address.address', `${address} is not an IP address`);
+    out.sourceAddress = address;
+  }
+  if (out.cleanupIntervalMs <= 0) throw new ConfigError('cleanup_interval', 'must be positive');
   // What the balancers would refuse, refused here so the update is NACKed (Envoy's limits).
   if (out.ringHash.maxRingSize > 8 * 1024 * 1024) throw new ConfigError('ring_hash_lb_config.maximum_ring_size', 'must be at most 8388608');
   if (out.ringHash.minRingSize > out.ringHash.maxRingSize) throw new ConfigError('ring_hash_lb_config.minimum_ring_size', 'must not exceed maximum_ring_size');

@@ -13,6 +13,7 @@ const TCP_PROXY = 'type.googleapis.com/envoy.extensions.filters.network.tcp_prox
 /** The TLS inspector by its name (and the name before v3), or by its typed_config type. */
 const TLS_INSPECTOR_NAMES: ReadonlySet<string> = new Set(['envoy.filters.listener.tls_inspector', 'envoy.listener.tls_inspector']);
 const TLS_INSPECTOR_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector';
+const ORIGINAL_DST_TYPE = 'type.googleapis.com/envoy.extensions.filters.listener.original_dst.v3.OriginalDst';
 /** Envoy's listener_filters_timeout default. */
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 /** Network filters that only observe (Istio adds them); everything else unknown is refused. */
@@ -121,7 +122,10 @@ export interface ListenerConfig {
   port: number;
   /** false: reached only through a virtual listener's original-destination hand-off (Istio's per-port outbound listeners). */
   bindToPort: boolean;
+  /** use_original_dst: a captured connection is handed to the listener bound to its original destination (virtualOutbound). */
   useOriginalDst: boolean;
+  /** The original_dst listener filter: a captured connection's chain is chosen on its original destination (virtualInbound). */
+  originalDstFilter: boolean;
   direction: 'INBOUND' | 'OUTBOUND' | 'UNSPECIFIED';
   filterChains: readonly FilterChainConfig[];
   defaultFilterChain?: FilterChainConfig;
@@ -254,7 +258,8 @@ export function compileListener(v: unknown): ListenerConfig {
     address: str(sa.address, 'address.socket_address.address'),
     port: num(sa.port_value, 'address.socket_address.port_value'),
     bindToPort: bool(l.bind_to_port, 'bind_to_port', true),
-    useOriginalDst: bool(l.use_original_dst, 'use_original_dst', false) || listenerFilters.some((f) => f.name === 'envoy.filters.listener.original_dst'),
+    useOriginalDst: bool(l.use_original_dst, 'use_original_dst', false),
+    originalDstFilter: listenerFilters.some((f) => f.name === 'envoy.filters.listener.original_dst' || f.type === ORIGINAL_DST_TYPE),
     direction: str(l.traffic_direction, 'traffic_direction', 'UNSPECIFIED') as ListenerConfig['direction'],
     filterChains: Object.freeze(chains),
     rdsNames: Object.freeze(rdsNames),

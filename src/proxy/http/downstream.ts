@@ -23,6 +23,7 @@ import {
 import { Exchange, type DownstreamSink, type ExchangeContext } from './exchange.js';
 import { HTTP2_PREFACE, type Http2Downstream } from './http2-downstream.js';
 import type { UpstreamTunnel } from './upstream-stream.js';
+import type { LocalDestination, OriginalDestination } from '../network/original-dst.js';
 import { PLAINTEXT, type DownstreamSecurity } from '../security/tls-transport.js';
 
 export interface DownstreamOptions {
@@ -74,18 +75,22 @@ export class DownstreamConnection implements DownstreamSink {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
+  readonly originalDestination: OriginalDestination | undefined;
 
+  /** `local`: where the client addressed the connection, when the listener knows better than the socket (a captured connection). */
   constructor(
     private readonly socket: net.Socket,
     private readonly context: () => ExchangeContext,
     private readonly options: DownstreamOptions,
     readonly security: DownstreamSecurity = PLAINTEXT,
+    private readonly local?: LocalDestination,
   ) {
     this.parser = new RequestHeadParser(options.limits);
     this.body = new BodyDecoder('request', options.limits);
     this.remoteAddress = socket.remoteAddress ?? '';
-    this.localAddress = socket.localAddress ?? '';
-    this.localPort = socket.localPort ?? 0;
+    this.localAddress = local?.destination.address ?? socket.localAddress ?? '';
+    this.localPort = local?.destination.port ?? socket.localPort ?? 0;
+    this.originalDestination = local?.captured ? local.destination : undefined;
     this.sniffing = options.http2 !== undefined;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -362,7 +367,7 @@ export class DownstreamConnection implements DownstreamSink {
     this.socket.removeAllListeners('data');
     this.socket.pause();
     this.socket.unshift(read);
-    this.options.http2!.serve(this.socket, this.context, this.security);
+    this.options.http2!.serve(this.socket, this.context, this.security, this.local);
   }
 
   private onClose(): void {

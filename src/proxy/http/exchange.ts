@@ -14,6 +14,7 @@ import type { DownstreamSecurity } from '../security/tls-transport.js';
 import { applyClientCertHeader } from './client-cert-header.js';
 import type { FilterReply, FilterRequest } from './http-filters.js';
 import { normalizePath } from './path-normalization.js';
+import type { OriginalDestination } from '../network/original-dst.js';
 
 /** How much of a request body is kept for retries and mirrors (Envoy's per-request buffer limit is similar in spirit). */
 const RETRY_BUFFER_BYTES = 64 * 1024;
@@ -49,8 +50,11 @@ export interface DownstreamSink {
   cork(): void;
   uncork(): void;
   readonly remoteAddress: string;
+  /** Where the client addressed the connection (for a captured connection, its original destination). */
   readonly localAddress: string;
   readonly localPort: number;
+  /** A captured connection's original destination, the host an ORIGINAL_DST cluster connects to; undefined otherwise. */
+  readonly originalDestination: OriginalDestination | undefined;
   /** The connection's TLS and verified peer (plaintext: `{ tls: false }`). */
   readonly security: DownstreamSecurity;
   /** For tunnels (WebSocket over HTTP/1.1): hands the raw connection over once the upstream accepts. */
@@ -479,6 +483,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
       pick.avoid = (h) => tried.includes(h);
       pick.avoidAttempts = action.retry.hostSelectionRetryMaxAttempts;
     }
+    if (cluster.config.type === 'ORIGINAL_DST' && this.sink.originalDestination) pick.originalDestination = this.sink.originalDestination;
     const host = cluster.pick(pick);
     if (!host) return this.localFailure('no-healthy-upstream');
     if (!cluster.breaker.tryAcquire('request')) {

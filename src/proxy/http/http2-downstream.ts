@@ -5,6 +5,7 @@ import { RequestHead, type HeaderList, type ResponseHead } from '../http1/index.
 import { Exchange, type DownstreamSink, type ExchangeContext } from './exchange.js';
 import { contentLengthOf, fromRawHeaders, toHttp2Headers } from './h2-headers.js';
 import { PLAINTEXT, type DownstreamSecurity } from '../security/tls-transport.js';
+import type { LocalDestination, OriginalDestination } from '../network/original-dst.js';
 
 /** The client connection preface (RFC 9113 §3.4): a connection starting with it speaks HTTP/2. */
 export const HTTP2_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -53,7 +54,7 @@ export class Http2Downstream {
   }
 
   /** Takes over `socket` (its unread bytes included) as an HTTP/2 session routed with `context()`. */
-  serve(socket: net.Socket, context: () => ExchangeContext, security: DownstreamSecurity = PLAINTEXT): void {
+  serve(socket: net.Socket, context: () => ExchangeContext, security: DownstreamSecurity = PLAINTEXT, local?: LocalDestination): void {
     let session: http2.ServerHttp2Session | undefined;
     const capture = (s: http2.ServerHttp2Session) => (session = s);
     this.server.once('session', capture);
@@ -65,7 +66,13 @@ export class Http2Downstream {
     }
     const s = session;
     this.sessions.add(s);
-    const addresses = { remoteAddress: socket.remoteAddress ?? '', localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0, security };
+    const addresses: Http2Addresses = {
+      remoteAddress: socket.remoteAddress ?? '',
+      localAddress: local?.destination.address ?? socket.localAddress ?? '',
+      localPort: local?.destination.port ?? socket.localPort ?? 0,
+      originalDestination: local?.captured ? local.destination : undefined,
+      security,
+    };
     const guard = { opened: 0, premature: 0 };
     s.on('error', () => undefined); // 'close' follows
     s.once('close', () => this.sessions.delete(s));
@@ -126,6 +133,7 @@ interface Http2Addresses {
   remoteAddress: string;
   localAddress: string;
   localPort: number;
+  originalDestination: OriginalDestination | undefined;
   security: DownstreamSecurity;
 }
 
@@ -135,6 +143,7 @@ class Http2StreamSink implements DownstreamSink {
   readonly remoteAddress: string;
   readonly localAddress: string;
   readonly localPort: number;
+  readonly originalDestination: OriginalDestination | undefined;
   readonly security: DownstreamSecurity;
   /** The exchange answering this stream, until the response ends or is reset. */
   exchange: Exchange | undefined;
@@ -148,6 +157,7 @@ class Http2StreamSink implements DownstreamSink {
     this.remoteAddress = a.remoteAddress;
     this.localAddress = a.localAddress;
     this.localPort = a.localPort;
+    this.originalDestination = a.originalDestination;
     this.security = a.security;
   }
 

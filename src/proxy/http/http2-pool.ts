@@ -31,6 +31,8 @@ export interface Http2PoolOptions {
   /** The TLS this host is reached with (undefined: plaintext), and the transport that makes it. */
   tls?: TlsContextConfig;
   transport?: TlsTransport;
+  /** Connect from this address (the cluster's upstream_bind_config). */
+  sourceAddress?: string;
 }
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
@@ -138,7 +140,7 @@ export class Http2Pool implements UpstreamPool {
     stats.upstream_cx_total++;
     const host = this.host;
     const session = http2.connect(`http://${net.isIPv6(host.address) ? `[${host.address}]` : host.address}:${host.port}`, {
-      createConnection: () => dialUpstream(host, this.options.tls, this.options.transport).socket,
+      createConnection: () => dialUpstream(host, this.options.tls, this.options.transport, this.options.sourceAddress !== undefined ? { localAddress: this.options.sourceAddress } : {}).socket,
       settings: { enablePush: false, maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListBytes },
       maxHeaderListPairs: Math.max(4, Math.floor(limits.maxHeaderListBytes / 32)),
     });

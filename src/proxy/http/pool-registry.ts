@@ -60,6 +60,7 @@ export class PoolRegistry {
       stats: cluster.stats,
       ...(tls ? { tls } : {}),
       ...(this.transport ? { transport: this.transport } : {}),
+      ...(c.sourceAddress !== undefined ? { sourceAddress: c.sourceAddress } : {}),
     };
     const pool = codec === 'http2' ? new Http2Pool(host, { ...options, limits: this.http2 }) : new Http1Pool(host, { ...options, limits: this.limits });
     byCodec[codec] = { pool, cluster, tls };

@@ -21,6 +21,8 @@ export interface PoolOptions {
   /** The TLS this host is reached with (undefined: plaintext), and the transport that makes it. */
   tls?: TlsContextConfig;
   transport?: TlsTransport;
+  /** Connect from this address (the cluster's upstream_bind_config). */
+  sourceAddress?: string;
 }
 
 /**
@@ -311,7 +313,7 @@ export class Http1Pool implements UpstreamPool {
   private connect(cb: AcquireCallback): void {
     this.connections++;
     this.options.stats.upstream_cx_total++;
-    const { socket, ready } = dialUpstream(this.host, this.options.tls, this.options.transport);
+    const { socket, ready } = dialUpstream(this.host, this.options.tls, this.options.transport, this.options.sourceAddress !== undefined ? { localAddress: this.options.sourceAddress } : {});
     const conn = new UpstreamConnection(socket, this.host, this.options.limits, this);
     let connected = false;
     let reported = false;

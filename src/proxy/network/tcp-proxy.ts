@@ -29,6 +29,8 @@ export interface TcpProxyContext {
   transport?: TlsTransport;
   random(): number;
   now(): number;
+  /** A captured connection's original destination (the host of an ORIGINAL_DST cluster). */
+  originalDestination?: { address: string; port: number };
   onOpen?(cluster: string, host: Host): void;
   onComplete(record: TcpRecord): void;
   /** The downstream connection's TLS (plaintext when absent). */
@@ -49,7 +51,7 @@ export function proxyTcp(downstream: net.Socket, config: TcpProxyConfig, ctx: Tc
   let bytesReceived = initial?.length ?? 0;
   let bytesSent = 0;
   let reported = false;
-  const host: Host | undefined = cluster?.pick({});
+  const host: Host | undefined = cluster?.pick(cluster.config.type === 'ORIGINAL_DST' && ctx.originalDestination ? { originalDestination: ctx.originalDestination } : {});
   const report = () => {
     if (reported) return;
     reported = true;
@@ -73,7 +75,7 @@ export function proxyTcp(downstream: net.Socket, config: TcpProxyConfig, ctx: Tc
   downstream.pause();
   // Half-close: each side's FIN is passed on, and the other direction keeps flowing.
   downstream.allowHalfOpen = true;
-  const { socket: upstream, ready } = dialUpstream(chosen, endpointTls(cluster.config, chosen.metadata), ctx.transport, { allowHalfOpen: true });
+  const { socket: upstream, ready } = dialUpstream(chosen, endpointTls(cluster.config, chosen.metadata), ctx.transport, { allowHalfOpen: true, ...(cluster.config.sourceAddress !== undefined ? { localAddress: cluster.config.sourceAddress } : {}) });
   let connected = false;
   let released = false;
   const release = () => {

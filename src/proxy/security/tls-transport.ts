@@ -218,7 +218,7 @@ export class TlsTransport {
    * the request is written. Returns a socket that is ready at 'secureConnect'; when no context can
    * be built (secrets not there yet) the socket fails at once, as a connect failure.
    */
-  connect(host: { address: string; port: number }, cfg: TlsContextConfig, options: { allowHalfOpen?: boolean } = {}): net.Socket {
+  connect(host: { address: string; port: number }, cfg: TlsContextConfig, options: DialOptions = {}): net.Socket {
     const built = this.context(cfg);
     if (typeof built.context === 'string') {
       this.stats.no_certificate++;
@@ -232,6 +232,7 @@ export class TlsTransport {
     const socket = tls.connect({
       host: host.address,
       port: host.port,
+      ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
       secureContext: built.context,
       ...(cfg.sni !== undefined && net.isIP(cfg.sni) === 0 ? { servername: cfg.sni } : {}),
       ...(cfg.alpn.length > 0 ? { ALPNProtocols: [...cfg.alpn] } : {}),
@@ -261,6 +262,13 @@ export class TlsTransport {
   }
 }
 
+/** How an upstream connection is made. */
+export interface DialOptions {
+  allowHalfOpen?: boolean;
+  /** The source address (a cluster's upstream_bind_config, e.g. 127.0.0.6 for inbound passthrough). */
+  localAddress?: string;
+}
+
 /** A connection to an upstream host, plaintext or TLS, and the event that says it is ready for bytes. */
 export interface UpstreamDial {
   socket: net.Socket;
@@ -268,7 +276,7 @@ export interface UpstreamDial {
 }
 
 /** Connects to `host` with the TLS the endpoint is reached with (undefined: plaintext). */
-export function dialUpstream(host: { address: string; port: number }, cfg: TlsContextConfig | undefined, transport: TlsTransport | undefined, options: { allowHalfOpen?: boolean } = {}): UpstreamDial {
+export function dialUpstream(host: { address: string; port: number }, cfg: TlsContextConfig | undefined, transport: TlsTransport | undefined, options: DialOptions = {}): UpstreamDial {
   if (cfg) {
     if (!transport) {
       const socket = new net.Socket();
@@ -277,7 +285,7 @@ export function dialUpstream(host: { address: string; port: number }, cfg: TlsCo
     }
     return { socket: transport.connect(host, cfg, options), ready: 'secureConnect' };
   }
-  const socket = net.connect({ host: host.address, port: host.port, allowHalfOpen: options.allowHalfOpen ?? false });
+  const socket = net.connect({ host: host.address, port: host.port, allowHalfOpen: options.allowHalfOpen ?? false, ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}) });
   socket.setNoDelay(true);
   return { socket, ready: 'connect' };
 }

@@ -143,7 +143,7 @@ function tcpAccessRecord(r: TcpConnectionRecord, flags: number, d: Dispatch): Ac
     ...(r.upstreamHost ? { upstreamHost: r.upstreamHost } : {}),
     upstreamCluster: r.cluster,
     ...(d.serverName ? { requestedServerName: d.serverName } : {}),
-    downstreamLocalAddress: `${d.listener.address}:${d.port}`,
+    downstreamLocalAddress: hostPort(d.destination),
   };
 }
 
@@ -172,6 +172,11 @@ function accessRecord(r: ExchangeRecord, flags: number, d: Dispatch): AccessLogR
     ...(r.upstreamCluster ? { upstreamCluster: r.upstreamCluster } : {}),
     ...(r.routeName ? { routeName: r.routeName } : {}),
     ...(d.serverName ? { requestedServerName: d.serverName } : {}),
-    downstreamLocalAddress: `${d.listener.address}:${d.port}`,
+    downstreamLocalAddress: hostPort(d.destination),
   };
+}
+
+/** `address:port`, with an IPv6 address in brackets (Envoy's %DOWNSTREAM_LOCAL_ADDRESS%). */
+function hostPort(a: { address: string; port: number }): string {
+  return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }

@@ -7,6 +7,7 @@ import { CircuitBreaker } from './circuit-breaker.js';
 import { Host } from './host.js';
 import { createLoadBalancer, type LoadBalancer, type PickContext } from './load-balancer.js';
 import { OutlierDetector, outlierConfigFromXds } from './outlier-detector.js';
+import { DEFAULT_MAX_ORIGINAL_DST_HOSTS, OriginalDstHosts } from './original-dst-hosts.js';
 
 /** Counters Envoy shows per cluster (`cluster.NAME.upstream_rq_total` …). */
 export interface ClusterStats {
@@ -67,6 +68,8 @@ function newStats(): ClusterStats {
   };
 }
 
+const NO_HOSTS: readonly Host[] = Object.freeze([]);
+
 const sameJson = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
 
 async function systemResolve(hostname: string): Promise<string[]> {
@@ -75,6 +78,8 @@ async function systemResolve(hostname: string): Promise<string[]> {
 
 interface Entry {
   runtime: ClusterRuntime;
+  /** ORIGINAL_DST: the hosts made from connections' original destinations. */
+  originalDst?: OriginalDstHosts;
   endpoints: readonly EndpointInit[] | undefined;
   timers: NodeJS.Timeout[];
   /** DNS clusters: the last resolved endpoints. */
@@ -115,6 +120,7 @@ export class ClusterManager {
         for (const t of entry.timers) clearInterval(t);
         this.entries.delete(name);
         for (const h of entry.runtime.hosts) removed.push(h);
+        if (entry.originalDst) for (const h of entry.originalDst.all) removed.push(h);
       }
     }
     for (const cluster of config.clusters.values()) {
@@ -124,6 +130,7 @@ export class ClusterManager {
       const entry = this.build(cluster, endpoints, old);
       this.entries.set(cluster.name, entry);
       if (old) for (const h of hostsLeft(old.runtime.hosts, entry.runtime.hosts)) removed.push(h);
+      if (old?.originalDst && !entry.originalDst) for (const h of old.originalDst.all) removed.push(h);
     }
     if (removed.length > 0) this.options.onHostsRemoved?.(removed);
   }
@@ -176,6 +183,16 @@ export class ClusterManager {
       ? new OutlierDetector(outlierConfig, () => holder.hosts, { now: this.now, random: this.random })
       : undefined;
     if (outlier && outlierConfig) entry.timers.push(unref(setInterval(() => outlier.tick(), outlierConfig.intervalMs)));
+    if (cluster.type === 'ORIGINAL_DST') {
+      // Hosts (and their pools) carry over an update of the same cluster; the sweep follows the new interval.
+      const originalDst =
+        old?.originalDst ??
+        new OriginalDstHosts({ now: this.now, cleanupIntervalMs: cluster.cleanupIntervalMs, maxHosts: DEFAULT_MAX_ORIGINAL_DST_HOSTS, onRemoved: (h) => this.options.onHostsRemoved?.(h) });
+      entry.originalDst = originalDst;
+      entry.timers.push(unref(setInterval(() => originalDst.sweep(cluster.cleanupIntervalMs), cluster.cleanupIntervalMs)));
+      entry.runtime = Object.freeze({ config: cluster, hosts: NO_HOSTS, lb: undefined, breaker, outlier: undefined, stats, pick: (ctx?: PickContext) => (ctx?.originalDestination ? originalDst.host(ctx.originalDestination) : undefined) });
+      return entry;
+    }
     entry.runtime = this.runtime(cluster, hosts, breaker, outlier, stats);
     if (isDns) this.startDns(cluster, endpoints ?? [], entry, holder);
     return entry;

@@ -47,6 +47,8 @@ export interface PickContext {
   avoid?: (h: Host) => boolean;
   /** …at most this many times (host_selection_retry_max_attempts, default 1), after which the last pick is used anyway. */
   avoidAttempts?: number;
+  /** ORIGINAL_DST clusters: the captured connection's original destination, which is the host. */
+  originalDestination?: { address: string; port: number };
 }
 
 /**
