@@ -46,10 +46,10 @@ test('discovery serves Bookinfo over xDS; proxy-status and proxy-config show it;
     const xdsPort = Number(m[1]);
     const debugAddr = m[2]!;
 
-    client = new AdsTestClient(xdsPort, 'sotw', { id: 'sidecar~10.1.0.13~productpage-v1-abc12.bookinfo~bookinfo.svc.cluster.local', metadata: { NAMESPACE: 'bookinfo' } });
+    client = new AdsTestClient(xdsPort, 'sotw', { id: 'sidecar~10.1.0.13~productpage-v1-abc12.default~default.svc.cluster.local', metadata: { NAMESPACE: 'default' } });
     client.request(TypeUrl.Cluster);
     const cds = await client.next();
-    assert.ok(cds.resources.some((r) => r.name === 'outbound|9080|v2|reviews.bookinfo.svc.cluster.local'));
+    assert.ok(cds.resources.some((r) => r.name === 'outbound|9080|v2|reviews.default.svc.cluster.local'));
     client.ack(cds);
 
     const status = memoryIO();
@@ -62,29 +62,29 @@ test('discovery serves Bookinfo over xDS; proxy-status and proxy-config show it;
     }
     assert.equal(code, 0);
     assert.match(status.stdout, /^NAME\s+CDS\s+LDS\s+EDS\s+RDS\s+PILOT\s+VERSION/m);
-    assert.match(status.stdout, /productpage-v1-abc12\.bookinfo\s+SYNCED\s+NOT SENT\s+NOT SENT\s+NOT SENT/);
+    assert.match(status.stdout, /productpage-v1-abc12\.default\s+SYNCED\s+NOT SENT\s+NOT SENT\s+NOT SENT/);
 
     const pc = memoryIO();
-    assert.equal(await main(['proxy-config', 'cluster', 'productpage-v1-abc12.bookinfo', '--debug-addr', debugAddr], pc), 0);
+    assert.equal(await main(['proxy-config', 'cluster', 'productpage-v1-abc12.default', '--debug-addr', debugAddr], pc), 0);
     assert.match(pc.stdout, /^SERVICE FQDN\s+PORT\s+SUBSET\s+DIRECTION\s+TYPE/m);
-    assert.match(pc.stdout, /reviews\.bookinfo\.svc\.cluster\.local\s+9080\s+v3\s+outbound\s+EDS/);
+    assert.match(pc.stdout, /reviews\.default\.svc\.cluster\.local\s+9080\s+v3\s+outbound\s+EDS/);
 
     // An edit of a watched file reaches the connected proxy without reconnecting.
-    writeFileSync(join(dir, 'networking', 'reviews-v4.yaml'), 'apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: reviews-v4, namespace: bookinfo}\nspec:\n  host: ratings\n  subsets:\n  - name: v4\n    labels: {version: v4}\n');
+    writeFileSync(join(dir, 'networking', 'reviews-v4.yaml'), 'apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: reviews-v4, namespace: default}\nspec:\n  host: ratings\n  subsets:\n  - name: v4\n    labels: {version: v4}\n');
     let pushed = await client.next(10_000);
-    while (!pushed.resources.some((r) => r.name === 'outbound|9080|v4|ratings.bookinfo.svc.cluster.local')) {
+    while (!pushed.resources.some((r) => r.name === 'outbound|9080|v4|ratings.default.svc.cluster.local')) {
       client.ack(pushed);
       pushed = await client.next(10_000);
     }
     client.ack(pushed);
 
     // A broken edit is refused, logged with its file and line, and the proxy keeps its config.
-    writeFileSync(join(dir, 'networking', 'reviews-v4.yaml'), 'apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: reviews-v4, namespace: bookinfo}\nspec:\n  host: ratings\n  subsetz: []\n');
+    writeFileSync(join(dir, 'networking', 'reviews-v4.yaml'), 'apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: reviews-v4, namespace: default}\nspec:\n  host: ratings\n  subsetz: []\n');
     await until(() => io.stderr.includes('reviews-v4.yaml:6'), 'the refused file to be reported', 10_000);
-    assert.match(io.stderr, /reviews-v4\.yaml:6: DestinationRule bookinfo\/reviews-v4: spec\.subsetz: unknown field "subsetz"/);
+    assert.match(io.stderr, /reviews-v4\.yaml:6: DestinationRule default\/reviews-v4: spec\.subsetz: unknown field "subsetz"/);
 
     const missing = memoryIO();
-    assert.equal(await main(['proxy-config', 'cluster', 'nope.bookinfo', '--debug-addr', debugAddr], missing), 1);
+    assert.equal(await main(['proxy-config', 'cluster', 'nope.default', '--debug-addr', debugAddr], missing), 1);
   } finally {
     client?.close();
     stop();

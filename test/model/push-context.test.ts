@@ -1,7 +1,7 @@
 // PushContext over Bookinfo: services and visibility, subset endpoints, inbound endpoints, VirtualService binding, visibility and precedence.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyFile, applyYaml, bookinfoMesh, proxy, pushOf, tickingStore } from '../helpers/bookinfo-mesh.js';
+import { applyFile, applyYaml, BOOKINFO_NAMESPACE, bookinfoMesh, proxy, pushOf, tickingStore } from '../helpers/bookinfo-mesh.js';
 
 const REVIEWS = 'reviews.bookinfo.svc.cluster.local';
 const productpage = (ip = '10.9.9.9') => proxy('bookinfo', { app: 'productpage', version: 'v1' }, { ip });
@@ -9,7 +9,7 @@ const ingress = () => proxy('istio-system', { istio: 'ingressgateway', app: 'ist
 
 function withBookinfoRouting() {
   const mesh = bookinfoMesh();
-  for (const f of ['bookinfo-gateway', 'destination-rule-all', 'virtual-service-reviews-jason']) applyFile(mesh.store, `examples/bookinfo/networking/${f}.yaml`);
+  for (const f of ['bookinfo/networking/bookinfo-gateway', 'bookinfo/networking/destination-rule-all', 'bookinfo-samples/virtual-service-all-v1', 'bookinfo-samples/virtual-service-reviews-test-v2']) applyFile(mesh.store, `examples/${f}.yaml`, BOOKINFO_NAMESPACE);
   return mesh;
 }
 
@@ -63,8 +63,8 @@ test('Bookinfo: mesh VirtualServices resolve short hosts against their namespace
   assert.deepEqual(
     push.virtualServices(productpage(), 'mesh').map((vs) => [vs.name, vs.hosts]),
     [
-      ['reviews', [REVIEWS]],
       ['productpage', ['productpage.bookinfo.svc.cluster.local']],
+      ['reviews', [REVIEWS]],
       ['ratings', ['ratings.bookinfo.svc.cluster.local']],
       ['details', ['details.bookinfo.svc.cluster.local']],
     ],

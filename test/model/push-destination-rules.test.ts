@@ -1,7 +1,7 @@
 // PushContext.destinationRule(): Istio's lookup order (proxy ns → service ns → root ns), host specificity, exportTo and merging.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyFile, applyYaml, bookinfoMesh, proxy, pushOf } from '../helpers/bookinfo-mesh.js';
+import { applyFile, applyYaml, BOOKINFO_NAMESPACE, bookinfoMesh, proxy, pushOf } from '../helpers/bookinfo-mesh.js';
 
 const REVIEWS = 'reviews.bookinfo.svc.cluster.local';
 
@@ -18,7 +18,7 @@ const fromNs = (ns: string) => proxy(ns, { app: 'client' });
 
 test('Bookinfo: the reviews rule (short host resolved against its namespace) applies to every client', () => {
   const { store } = bookinfoMesh();
-  applyFile(store, 'examples/bookinfo/networking/destination-rule-all.yaml');
+  applyFile(store, 'examples/bookinfo/networking/destination-rule-all.yaml', BOOKINFO_NAMESPACE);
   const push = pushOf(store);
   for (const ns of ['bookinfo', 'other', 'istio-system']) {
     const rule = push.destinationRule(fromNs(ns), REVIEWS);

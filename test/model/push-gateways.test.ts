@@ -1,7 +1,7 @@
 // PushContext.mergedGateway(): Gateways selecting a router, merged per port; host conflicts resolved oldest-first (MAISTRA-158).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyFile, applyYaml, bookinfoMesh, proxy, pushOf, tickingStore } from '../helpers/bookinfo-mesh.js';
+import { applyFile, applyYaml, BOOKINFO_NAMESPACE, bookinfoMesh, proxy, pushOf, tickingStore } from '../helpers/bookinfo-mesh.js';
 
 const ingress = (labels: Record<string, string> = { istio: 'ingressgateway', app: 'istio-ingressgateway' }) => proxy('istio-system', labels, { type: 'router' });
 
@@ -34,7 +34,7 @@ function gateway(name: string, ns: string, selector: Record<string, string> | un
 
 test('Bookinfo: the ingress gateway proxy gets bookinfo-gateway (any namespace); sidecars and other routers get none', () => {
   const { store } = bookinfoMesh();
-  applyFile(store, 'examples/bookinfo/networking/bookinfo-gateway.yaml');
+  applyFile(store, 'examples/bookinfo/networking/bookinfo-gateway.yaml', BOOKINFO_NAMESPACE);
   const push = pushOf(store);
   const merged = push.mergedGateway(ingress());
   assert.ok(merged);
@@ -200,7 +200,7 @@ test('a server that cannot share its port (TCP after HTTP, plaintext after TLS) 
 
 test('merged gateways are cached per label set and frozen', () => {
   const { store } = bookinfoMesh();
-  applyFile(store, 'examples/bookinfo/networking/bookinfo-gateway.yaml');
+  applyFile(store, 'examples/bookinfo/networking/bookinfo-gateway.yaml', BOOKINFO_NAMESPACE);
   const push = pushOf(store);
   const a = push.mergedGateway(ingress())!;
   const b = push.mergedGateway(proxy('istio-system', { app: 'istio-ingressgateway', istio: 'ingressgateway' }, { type: 'router', ip: '10.0.0.2' }))!;

@@ -1,7 +1,7 @@
 // PushContext.sidecarScope(): which Sidecar applies, which services and mesh VirtualServices a proxy sees, and its outbound policy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyFile, applyYaml, bookinfoMesh, proxy, pushOf } from '../helpers/bookinfo-mesh.js';
+import { applyFile, applyYaml, BOOKINFO_NAMESPACE, bookinfoMesh, proxy, pushOf } from '../helpers/bookinfo-mesh.js';
 
 const BOOKINFO = ['details', 'productpage', 'ratings', 'reviews'].map((n) => `${n}.bookinfo.svc.cluster.local`);
 
@@ -137,7 +137,7 @@ test('outboundTrafficPolicy: the Sidecar setting, an empty one meaning REGISTRY_
 
 test('mesh VirtualServices follow the egress hosts, and pull in the services they route to', () => {
   const { store } = mesh();
-  applyFile(store, 'examples/bookinfo/networking/virtual-service-reviews-jason.yaml');
+  for (const f of ['virtual-service-all-v1', 'virtual-service-reviews-test-v2']) applyFile(store, `examples/bookinfo-samples/${f}.yaml`, BOOKINFO_NAMESPACE);
   applyYaml(
     store,
     [

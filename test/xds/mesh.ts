@@ -6,10 +6,10 @@ import { parseManifests } from '../../src/config/manifest.js';
 import type { MemoryStore } from '../../src/config/memory-store.js';
 import type { MeshConfig } from '../../src/model/mesh-config.js';
 import type { Proxy } from '../../src/model/proxy.js';
-import { applyYaml, bookinfoMesh, podFor, proxy, pushOf } from '../helpers/bookinfo-mesh.js';
+import { applyYaml, BOOKINFO_NAMESPACE, bookinfoMesh, podFor, proxy, pushOf } from '../helpers/bookinfo-mesh.js';
 import { configFor, type ProxyConfig } from './simulation.js';
 
-export const NS = 'bookinfo';
+export const NS = BOOKINFO_NAMESPACE;
 export const GATEWAY_IP = '10.1.9.1';
 export const host = (name: string, ns = NS) => `${name}.${ns}.svc.cluster.local`;
 
