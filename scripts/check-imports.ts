@@ -22,7 +22,7 @@ const RANK: Record<string, number> = {
   cli: 8,
 };
 /** Same-rank edges DESIGN.md allows. */
-const EXTRA_ALLOWED = new Set(['registry->config']);
+const EXTRA_ALLOWED = new Set(['registry->config', 'injector->cni']);
 
 const root = resolve(process.argv[2] ?? 'src');
 const files: string[] = [];
