@@ -148,6 +148,54 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     });
 
   program
+    .command('up')
+    .description('run a whole mesh on this machine from manifests: discovery and the CA, every Deployment\'s pods (with a sidecar when annotated), the ingress gateway')
+    .argument('[dir...]', 'manifest directories or files (default: the current directory)')
+    .option('--ingress-port <port>', 'publish the ingress gateway\'s port 80 on 127.0.0.1:PORT', '8080')
+    .option('--run-dir <dir>', 'where the mesh keeps its state, logs and control socket', '.meltemi')
+    .addOption(new Option('--mode <mode>', 'network mode (default: netns as root on Linux, else loopback)').choices(['netns', 'loopback']))
+    .option('-d, --detach', 'run in the background; `meltemi down` stops it')
+    .option('--timeout <seconds>', 'how long to wait for every pod to be ready', '120')
+    .action(async (dirs: string[], o: { ingressPort: string; runDir: string; mode?: 'netns' | 'loopback'; detach?: boolean; timeout: string }) => {
+      const { runUp } = await import('./commands/up.js');
+      result.code = await runUp(dirs, o, io);
+    });
+
+  program
+    .command('down')
+    .description('stop the mesh `meltemi up -d` started, and wait until every process and network of it is gone')
+    .option('--run-dir <dir>', 'the run directory of that mesh', '.meltemi')
+    .action(async (o: { runDir: string }) => {
+      const { runDown } = await import('./commands/up.js');
+      result.code = await runDown(o, io);
+    });
+
+  for (const verb of ['apply', 'delete'] as const) {
+    program
+      .command(verb)
+      .description(verb === 'apply' ? 'create or update resources in the running mesh (config applies without restarts; a changed Deployment rolls its pods)' : 'delete resources from the running mesh')
+      .requiredOption('-f, --filename <file...>', 'manifest files, or - for stdin')
+      .option('--run-dir <dir>', 'the run directory of the mesh', '.meltemi')
+      .action(async (o: { filename: string[]; runDir: string }) => {
+        const { runApplyOrDelete } = await import('./commands/up.js');
+        result.code = await runApplyOrDelete(verb, o.filename, o, io);
+      });
+  }
+
+  program
+    .command('get')
+    .description('list the running mesh\'s pods (namespace, address, readiness, sidecar) or its resources of a kind')
+    .argument('<kind>', 'pods, or a resource kind (virtualservices, vs, destinationrules, dr, gateways, services, deployments…)')
+    .option('-n, --namespace <ns>', 'namespace', undefined)
+    .option('-A, --all-namespaces', 'every namespace')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['wide', 'yaml', 'json']))
+    .option('--run-dir <dir>', 'the run directory of the mesh', '.meltemi')
+    .action(async (kind: string, o: { namespace?: string; allNamespaces?: boolean; output?: string; runDir: string }) => {
+      const { runGet } = await import('./commands/up.js');
+      result.code = await runGet(kind, o, io);
+    });
+
+  program
     .command('cni')
     .description('the CNI plugin: programs a pod\'s traffic interception (iptables REDIRECT to 15001/15006); reads CNI_COMMAND and the other CNI_* variables, and the network configuration on stdin')
     .action(async () => {

@@ -17,7 +17,6 @@ export const REGION_LABEL = 'topology.kubernetes.io/region';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 export const SUBZONE_LABEL = 'topology.istio.io/subzone';
 
-const TRUE_ISH = new Set(['y', 'yes', 'true', 'on']);
 
 /** `name.namespace.svc.<clusterDomain>`, the FQDN Kubernetes DNS gives a Service. */
 export function serviceHostname(name: string, namespace: string, clusterDomain: string): string {
@@ -93,17 +92,15 @@ interface PodStatus {
 }
 
 /**
- * Whether a pod runs a sidecar. The injector's `security.istio.io/tlsMode` label decides when present
- * (that is what Istio 1.6 reads); otherwise the injector's `sidecar.istio.io/status` annotation, or
- * — for pods the local runtime starts from manifests, which never pass through the webhook — an
- * opt-in `sidecar.istio.io/inject` annotation that is true-ish (y, yes, true, on, as the injector
- * parses it). Auto-mTLS only sends ISTIO_MUTUAL to endpoints for which this is true.
+ * Whether a pod runs a sidecar: what injection wrote, never what the pod asked for (an annotated pod
+ * outside the member roll is not injected). The injector's `security.istio.io/tlsMode` label decides
+ * when present (that is what Istio 1.6 reads), else its `sidecar.istio.io/status` annotation.
+ * Auto-mTLS only sends ISTIO_MUTUAL to endpoints for which this is true.
  */
 export function podHasSidecar(labels: Readonly<Record<string, string>>, annotations: Readonly<Record<string, string>>): boolean {
   const mode = labels[TLS_MODE_LABEL];
   if (mode !== undefined) return mode === 'istio';
-  if (annotations[SIDECAR_STATUS_ANNOTATION] !== undefined) return true;
-  return TRUE_ISH.has((annotations[SIDECAR_INJECT_ANNOTATION] ?? '').toLowerCase());
+  return annotations[SIDECAR_STATUS_ANNOTATION] !== undefined;
 }
 
 /**

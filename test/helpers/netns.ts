@@ -34,38 +34,12 @@ export function rootNetnsSupport(): string | undefined {
   return reason;
 }
 
-let iptablesState: { reason: string | undefined } | undefined;
-
 /**
- * Makes sure `iptables-restore`/`iptables-save` exist and work: when missing and running as root,
- * installs Debian's `iptables` (`apt-get install -y --no-install-recommends iptables`, after
- * `apt-get update` only when the first try fails). Returns why iptables cannot be had, or undefined.
+ * Makes sure `iptables-restore`/`iptables-save` exist and work, installing Debian's `iptables` when
+ * missing and running as root. Returns why iptables cannot be had, or undefined. (The runtime's own
+ * check, shared so the tests and `meltemi up` agree.)
  */
-export function ensureIptables(): string | undefined {
-  if (iptablesState) return iptablesState.reason;
-  const reason = ((): string | undefined => {
-    const present = () => ['iptables-restore', 'iptables-save'].every((b) => which(b) !== undefined);
-    if (!present()) {
-      if (process.getuid?.() !== 0) return 'iptables is not installed, and only root can install it';
-      if (!which('apt-get')) return 'iptables is not installed and apt-get is not available to install it';
-      // Another test process may be installing at the same moment: wait for dpkg's lock, not fail on it.
-      const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-      const install = () => spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', 'iptables'], { env, encoding: 'utf8', timeout: 600_000 });
-      let r = install();
-      if (r.status !== 0 && !present()) {
-        spawnSync('apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'update'], { env, encoding: 'utf8', timeout: 600_000 });
-        r = install();
-      }
-      if (!present()) return `apt-get install iptables failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`;
-    }
-    // The binary can exist while the kernel lacks nf_tables/ip_tables: try it in a throwaway netns.
-    const probe = spawnSync('unshare', ['--net', 'iptables-save', '-t', 'nat'], { encoding: 'utf8', timeout: 10_000 });
-    if (probe.status !== 0) return `iptables does not work here: ${(probe.stderr || probe.error?.message || `exit ${probe.status}`).trim()}`;
-    return undefined;
-  })();
-  iptablesState = { reason };
-  return reason;
-}
+export { ensureIptables } from '../../src/runtime/host-packages.js';
 
 /** A network namespace joined to the root namespace by a veth pair. */
 export interface NetnsPair {
@@ -93,7 +67,7 @@ function run(argv: string[]): void {
 }
 
 /** A /24 ("10.A.B") no route of the root namespace already covers, derived from the pid and a counter so parallel test processes differ. */
-function freeSubnet(): string {
+export function freeSubnet(): string {
   const routes = execFileSync('ip', ['-4', 'route', 'show'], { encoding: 'utf8' });
   for (let i = 0; i < 64; i++) {
     const x = (process.pid * 64 + pairCounter * 7 + i) % 32768;

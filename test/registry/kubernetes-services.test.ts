@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ServiceRegistry } from '../../src/registry/registry.js';
-import { applyFile, applyYaml, bookinfoMesh, tickingStore } from '../helpers/bookinfo-mesh.js';
+import { applyFile, applyYaml, BOOKINFO_NAMESPACE, bookinfoMesh, tickingStore } from '../helpers/bookinfo-mesh.js';
 
 const REVIEWS = 'reviews.bookinfo.svc.cluster.local';
 
@@ -40,7 +40,7 @@ test('Bookinfo: reviews has one endpoint per running pod, with its version label
     assert.equal(e.hostname, REVIEWS);
     assert.equal(e.servicePort, 9080);
     assert.equal(e.serviceAccount, 'bookinfo-reviews');
-    assert.equal(e.sidecar, true, 'the template opts in with sidecar.istio.io/inject: "true"');
+    assert.equal(e.sidecar, true, 'the pod was injected (tlsMode label, status annotation)');
     assert.equal(e.healthy, true);
     assert.equal(e.weight, 1);
     assert.equal(e.namespace, 'bookinfo');
@@ -50,7 +50,7 @@ test('Bookinfo: reviews has one endpoint per running pod, with its version label
 
 test('Deployments give no endpoints: a Service over a Deployment without running pods has none', () => {
   const store = tickingStore();
-  applyFile(store, 'examples/bookinfo/platform.yaml');
+  applyFile(store, 'examples/bookinfo/platform.yaml', BOOKINFO_NAMESPACE);
   const snap = new ServiceRegistry(store).snapshot();
   assert.equal(snap.services.length, 4);
   assert.deepEqual(snap.endpoints(REVIEWS, 9080), []);
@@ -220,12 +220,11 @@ ${pod('peer-0', { app: 'peer' }, { phase: 'Running', podIP: '10.0.0.9', conditio
   );
 });
 
-test('sidecar: the tlsMode label decides, else the injector status annotation, else a true-ish inject annotation', () => {
+test('sidecar: the tlsMode label decides, else the injector status annotation; asking for injection is not having a sidecar', () => {
   const store = tickingStore();
   const cases: Array<[string, Record<string, string>, Record<string, string>, boolean]> = [
     ['injected', {}, { 'sidecar.istio.io/status': '{"version":"x"}' }, true],
-    ['opt-in-yes', {}, { 'sidecar.istio.io/inject': 'yes' }, true],
-    ['opt-in-on', {}, { 'sidecar.istio.io/inject': 'ON' }, true],
+    ['opt-in-not-injected', {}, { 'sidecar.istio.io/inject': 'yes' }, false],
     ['opt-out', {}, { 'sidecar.istio.io/inject': 'false' }, false],
     ['plain', {}, {}, false],
     ['tls-disabled', { 'security.istio.io/tlsMode': 'disabled' }, { 'sidecar.istio.io/status': '{}' }, false],

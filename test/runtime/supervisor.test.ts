@@ -1,0 +1,69 @@
+// The container supervisor: readiness from the probe, restarts with backoff after an exit, logs appended to the container's file, stop by PID.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as net from 'node:net';
+import { SupervisedContainer, type ContainerStatus } from '../../src/runtime/supervisor.js';
+import { until } from '../proxy/http-mesh.js';
+
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => s.once('listening', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+test('a container is ready when its HTTP probe passes, and stopping it ends the process', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-sup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const script = `require('http').createServer((q, s) => s.end(q.url)).listen(${port}, '127.0.0.1', () => console.log('listening'));`;
+  const states: ContainerStatus['state'][] = [];
+  const c = new SupervisedContainer(
+    {
+      id: 'default/web/app',
+      argv: [process.execPath, '-e', script],
+      env: {},
+      cwd: dir,
+      logFile: join(dir, 'app.log'),
+      readiness: { kind: 'http', host: '127.0.0.1', port, path: '/health', periodMs: 50, timeoutMs: 500, initialDelayMs: 0, failureThreshold: 1, successThreshold: 1 },
+    },
+    (s) => states.push(s.state),
+  );
+  t.after(() => c.stop(500));
+  c.start();
+  assert.equal(c.current.state, 'running', 'not ready before the probe passes');
+  await until('ready', () => c.current.state === 'ready');
+  const pid = c.current.pid!;
+  await c.stop(2000);
+  assert.throws(() => process.kill(pid, 0), 'the process is gone');
+  assert.equal(c.current.state, 'stopped');
+  assert.deepEqual(states, ['running', 'ready', 'stopped']);
+  assert.match(readFileSync(join(dir, 'app.log'), 'utf8'), /listening/);
+});
+
+test('a container that exits is started again, counting restarts, and keeps its log across runs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-sup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const c = new SupervisedContainer({ id: 'default/crash/app', argv: [process.execPath, '-e', "console.log('run'); process.exit(3)"], env: {}, cwd: dir, logFile: join(dir, 'app.log') });
+  t.after(() => c.stop(500));
+  c.start();
+  await until('a restart', () => c.current.restarts >= 1 && c.current.state !== 'backoff', 10_000);
+  assert.equal(c.current.lastExit, 'exit 3');
+  await until('two runs logged', () => readFileSync(join(dir, 'app.log'), 'utf8').split('run').length - 1 >= 2, 10_000);
+});
+
+test('a process that ignores SIGTERM is killed after the grace period', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-sup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const c = new SupervisedContainer({ id: 'default/stubborn/app', argv: [process.execPath, '-e', "process.on('SIGTERM', () => console.log('ignored')); setInterval(() => {}, 1000); console.log('up')"], env: {}, cwd: dir, logFile: join(dir, 'app.log') });
+  c.start();
+  await until('started', () => readFileSync(join(dir, 'app.log'), 'utf8').includes('up'));
+  const pid = c.current.pid!;
+  await c.stop(300);
+  assert.throws(() => process.kill(pid, 0));
+  assert.match(readFileSync(join(dir, 'app.log'), 'utf8'), /ignored/);
+});
