@@ -53,6 +53,8 @@ export interface LocalMeshOptions {
 const XDS_PORT = 15010;
 const CA_PORT = 15012;
 const WORKLOAD_TOKEN_TTL_MS = 365 * 24 * 3600 * 1000;
+/** How long a rollout waits for new pods to be ready before stopping the old ones anyway. */
+const ROLLOUT_WAIT_MS = 120_000;
 
 /** The ports the mesh takes on the host's loopback. */
 export interface HostPorts {
@@ -206,27 +208,44 @@ export class LocalMesh {
 
   /**
    * Brings the pods in line with the Deployments: a Deployment without pods of its current
-   * template gets them (started before the old ones stop, as a rolling update does); pods whose
-   * Deployment or template is gone are stopped. Also rewrites every pod's hosts file.
+   * template gets them; its pods of an older template are stopped once the new ones are ready (or
+   * have failed, or after ROLLOUT_WAIT_MS), as a rolling update does, so traffic keeps flowing;
+   * pods whose Deployment is gone are stopped now. Also rewrites every pod's hosts file.
    */
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
     const deployments = this.store.list({ kind: 'Deployment', group: 'apps' });
     const wanted = new Set<string>();
-    const starts: Promise<void>[] = [];
+    const started = new Map<string, PodPlan[]>();
     for (const d of deployments) {
-      const baseDir = this.baseDirs.get(`${d.metadata.namespace}/${d.metadata.name}`) ?? process.cwd();
-      const plans = podsOf(d, baseDir);
-      const current = [...this.pods.values()].filter((p) => p.plan.owner === d.metadata.name && p.plan.namespace === d.metadata.namespace && p.plan.templateHash === plans[0]?.templateHash && p.phase !== 'Terminating');
+      const owner = `${d.metadata.namespace}/${d.metadata.name}`;
+      const plans = podsOf(d, this.baseDirs.get(owner) ?? process.cwd());
+      const current = [...this.pods.values()].filter((p) => ownerOf(p.plan) === owner && p.plan.templateHash === plans[0]?.templateHash && p.phase !== 'Terminating');
       for (const p of current.slice(0, plans.length)) wanted.add(podKey(p.plan));
-      for (const plan of plans.slice(current.length)) {
-        wanted.add(podKey(plan));
-        starts.push(this.startPod(plan));
-      }
+      const fresh = plans.slice(current.length);
+      for (const plan of fresh) wanted.add(podKey(plan));
+      if (fresh.length > 0) started.set(owner, fresh);
     }
-    await Promise.all(starts);
-    await Promise.all([...this.pods.values()].filter((p) => !wanted.has(podKey(p.plan))).map((p) => this.stopPod(p)));
+    await Promise.all([...started.values()].flat().map((plan) => this.startPod(plan)));
+    const stale = [...this.pods.values()].filter((p) => !wanted.has(podKey(p.plan)) && p.phase !== 'Terminating');
+    const now = stale.filter((p) => !started.has(ownerOf(p.plan)));
+    const later = stale.filter((p) => started.has(ownerOf(p.plan)));
+    for (const p of later) p.phase = 'Terminating';
+    await Promise.all(now.map((p) => this.stopPod(p)));
+    if (later.length > 0) void this.retireAfterRollout(later, [...started.values()].flat());
     this.writeHostsFiles();
+  }
+
+  /** Stops the old pods of a rollout once every new pod is ready or failed (bounded). */
+  private async retireAfterRollout(old: RunningPod[], fresh: PodPlan[]): Promise<void> {
+    const deadline = Date.now() + ROLLOUT_WAIT_MS;
+    const settled = () =>
+      fresh.every((plan) => {
+        const p = this.pods.get(podKey(plan));
+        return !p || p.phase === 'Failed' || (p.containers.length > 0 && p.containers.every((c) => c.current.state === 'ready'));
+      });
+    while (!this.stopped && !settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    if (!this.stopped) await Promise.all(old.map((p) => this.stopPod(p)));
   }
 
   private services(): { name: string; namespace: string; vip: string }[] {
@@ -447,6 +466,10 @@ function userOf(c: ContainerManifest | undefined): { uid: number; gid: number } 
   const uid = c?.securityContext?.runAsUser;
   if (uid === undefined) return undefined;
   return { uid, gid: c?.securityContext?.runAsGroup ?? uid };
+}
+
+function ownerOf(plan: PodPlan): string {
+  return `${plan.namespace}/${plan.owner}`;
 }
 
 function podKey(p: { namespace: string; name: string }): string {

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
 import { controlRequest } from '../../src/runtime/control-server.js';
 import { startLocalMesh, type LaunchedMesh } from '../../src/runtime/launch.js';
 import { ensureCniPlugins } from '../../src/runtime/pod-network.js';
@@ -171,6 +172,27 @@ test('meltemi up runs Bookinfo; Istio\'s routing samples behave as documented; i
   process.kill(app.current.pid!, 'SIGKILL');
   await until('ratings restarted and ready', () => app.current.restarts >= 1 && app.current.state === 'ready', 60_000);
   await settle('ratings back', 'jason', (s) => s === 'black', 2);
+
+  // A changed Deployment rolls its pods: a new pod of the new template, then the old one goes.
+  const oldRatings = m.mesh.podsOf('default', 'ratings-v1')[0]!.plan;
+  const ratingsDeployment = parseAllDocuments(readFileSync(join(ROOT, 'examples', 'bookinfo', 'platform.yaml'), 'utf8'))
+    .map((d) => d.toJS() as { kind: string; metadata: { name: string }; spec: { template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } } })
+    .find((d) => d.kind === 'Deployment' && d.metadata.name === 'ratings-v1')!;
+  const container = ratingsDeployment.spec.template.spec.containers[0]!;
+  container.env = [...(container.env ?? []), { name: 'ROLLOUT', value: '2' }];
+  // Written elsewhere, so its relative command paths need the example's directory as working directory.
+  (container as { workingDir?: string }).workingDir = join(ROOT, 'examples', 'bookinfo');
+  const rolled = join(runDir, 'ratings-rolled.yaml');
+  writeFileSync(rolled, stringify(ratingsDeployment));
+  await apply('apply', rolled);
+  await until('the rollout to finish', () => {
+    const pods = m.mesh.podsOf('default', 'ratings-v1');
+    return pods.length === 1 && pods[0]!.plan.templateHash !== oldRatings.templateHash && pods[0]!.containers.every((c) => c.current.state === 'ready');
+  }, 90_000).catch((e: Error) => {
+    throw new Error(`${e.message}: ${JSON.stringify(m.mesh.podRows().filter((r) => r.name.startsWith('ratings')))}`);
+  });
+  assert.ok(!m.mesh.podRows().some((r) => r.name === oldRatings.name), 'the old pod is gone');
+  await settle('ratings served by the new pod', 'jason', (s) => s === 'black', 2);
 
   // Shutdown leaves no process, namespace, veth or iptables rule behind.
   const netnsNames = m.mesh.podRows().map((r) => m.mesh.podsOf(r.namespace, r.name.replace(/-[0-9a-f]{10}-[a-z0-9]{5}$/, ''))[0]?.address?.netns ?? '');
