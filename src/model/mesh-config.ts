@@ -39,6 +39,12 @@ export interface MeshConfig {
    * OpenSSL's defaults.
    */
   meshTls: MeshTlsParams;
+  /**
+   * Istio's meshConfig.proxyHttpPort: the port on which each sidecar takes HTTP proxy requests
+   * (an app's `HTTP_PROXY=http://127.0.0.1:PORT` sends `GET http://reviews:9080/… HTTP/1.1`),
+   * listening on 127.0.0.1 with every outbound HTTP route it has. 0 (the default): no such listener.
+   */
+  proxyHttpPort: number;
 }
 
 export interface MeshTlsParams {
@@ -65,16 +71,25 @@ export const DEFAULT_MESH_CONFIG: Readonly<MeshConfig> = Object.freeze({
   protocolDetectionTimeoutMs: 100,
   pathNormalization: 'MERGE_SLASHES',
   meshTls: Object.freeze({}),
+  proxyHttpPort: 0,
 });
 
 export function meshConfig(overrides: Partial<MeshConfig> = {}): MeshConfig {
   return { ...DEFAULT_MESH_CONFIG, trustDomainAliases: [...DEFAULT_MESH_CONFIG.trustDomainAliases], ...overrides };
 }
 
+/** A TCP port (1–65535) or 0, from a number or a decimal string; undefined for anything else. */
+function portNumber(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^[0-9]{1,5}$/.test(v) ? Number(v) : NaN;
+  return Number.isInteger(n) && n >= 0 && n <= 65535 ? n : undefined;
+}
+
 /**
  * The mesh config a ServiceMeshControlPlane (maistra.io/v2 spec, profiles already applied with
  * `applyProfiles`) implies, over the defaults: its namespace is the root namespace; trust domain
- * and aliases, cluster domain, connect timeout, outbound policy and auto-mTLS come from the spec.
+ * and aliases, cluster domain, connect timeout, outbound policy and auto-mTLS come from the spec;
+ * path normalization and the HTTP proxy port from `techPreview.meshConfig`, which Maistra passes
+ * through to Istio's mesh config.
  */
 export function meshConfigFromControlPlane(namespace: string, spec: unknown): MeshConfig {
   const get = (path: string[]): unknown => path.reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), spec);
@@ -108,5 +123,8 @@ export function meshConfigFromControlPlane(namespace: string, spec: unknown): Me
   // Maistra passes techPreview.meshConfig through to Istio's mesh config.
   const normalization = str(['techPreview', 'meshConfig', 'pathNormalization', 'normalization']);
   if (normalization !== undefined && PATH_NORMALIZATION_MODES.has(normalization)) out.pathNormalization = normalization as PathNormalizationMode;
+  // No SMCP v2 field names the HTTP proxy port; Helm values may carry it as a number or a numeric string.
+  const httpProxyPort = portNumber(get(['techPreview', 'meshConfig', 'proxyHttpPort']));
+  if (httpProxyPort !== undefined) out.proxyHttpPort = httpProxyPort;
   return out;
 }

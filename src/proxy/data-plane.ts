@@ -1,5 +1,6 @@
 // The data plane of one proxy: the active ProxyConfig, its clusters and connection pools, and the listeners that feed connections to HTTP or TCP handling.
 import type * as net from 'node:net';
+import type { ClusterConfig } from './config/clusters.js';
 import type { HttpConnectionManagerConfig } from './config/listeners.js';
 import type { ProxyConfig } from './config/proxy-config.js';
 import type { RouteTable } from './config/route-table.js';
@@ -39,6 +40,8 @@ export interface DataPlaneOptions {
 }
 
 const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Istio's inbound endpoint: the app, beside the sidecar. */
+const LOOPBACK = '127.0.0.1';
 
 /**
  * Applies configs and serves traffic. A connection reads the config current when it is accepted;
@@ -81,10 +84,39 @@ export class DataPlane {
   }
 
   /** Swaps in a new config: clusters first (so new routes find their clusters), then listeners. */
-  async apply(config: ProxyConfig): Promise<void> {
+  async apply(received: ProxyConfig): Promise<void> {
+    const config = this.localize(received);
     this.current = config;
     this.clusters.apply(config);
     await this.listeners.apply(config);
+  }
+
+  /** Inbound clusters as rewritten for `plan.appAddress`, by the cluster they came from (so an unchanged cluster stays the same object). */
+  private readonly localized = new WeakMap<ClusterConfig, ClusterConfig>();
+
+  /**
+   * The config with the plan's local facts applied: with an app address, inbound clusters that
+   * reach the app on 127.0.0.1 (Istio's inbound endpoint) reach it there instead.
+   */
+  private localize(config: ProxyConfig): ProxyConfig {
+    const app = this.options.plan.appAddress;
+    if (!app) return config;
+    let changed = false;
+    const clusters = new Map<string, ClusterConfig>();
+    for (const [name, c] of config.clusters) {
+      if (!name.startsWith('inbound|') || !c.inlineEndpoints?.some((e) => e.address === LOOPBACK)) {
+        clusters.set(name, c);
+        continue;
+      }
+      let local = this.localized.get(c);
+      if (!local) {
+        local = Object.freeze({ ...c, inlineEndpoints: Object.freeze(c.inlineEndpoints.map((e) => (e.address === LOOPBACK ? { ...e, address: app } : e))) });
+        this.localized.set(c, local);
+      }
+      clusters.set(name, local);
+      changed = true;
+    }
+    return changed ? Object.freeze({ ...config, clusters }) : config;
   }
 
   /** Stops accepting; after `graceMs` closes what is left. Resolves when every connection is gone. */

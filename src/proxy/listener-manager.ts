@@ -14,7 +14,10 @@ import { ClientHelloReader, type ClientHelloVerdict } from './network/tls-inspec
  *   hand-off) and the filter chain (the original_dst listener filter), as in Envoy.
  * - explicit binding (the "sidecar without iptables" model, where the kernel does not redirect):
  *   - `outboundAddress`: each outbound per-port listener (`0.0.0.0_9080`) listens on this address
- *     and its port — the app reaches `reviews:9080` through it (hosts file or HTTP_PROXY);
+ *     and its port — the app reaches `reviews:9080` through it (hosts file); so does each outbound
+ *     listener that binds its port on loopback or the wildcard (the HTTP proxy port
+ *     `127.0.0.1_15080` the app's HTTP_PROXY names, Sidecar egress listeners with captureMode
+ *     NONE), so that every local pod's sidecar listens on its own address;
  *   - `inboundAddress`: each inbound port of virtualInbound (`destination_port` filter chains)
  *     listens on the workload address, while the app itself listens on 127.0.0.1 (Istio's inbound
  *     clusters point there).
@@ -26,6 +29,11 @@ export interface BindPlan {
   capture?: boolean;
   outboundAddress?: string;
   inboundAddress?: string;
+  /**
+   * Where the app listens when it cannot have 127.0.0.1 to itself (pods sharing the host's
+   * loopback): inbound clusters' 127.0.0.1 endpoints are sent here instead.
+   */
+  appAddress?: string;
   gatewayAddress?: string;
   portOffset?: number;
 }
@@ -86,9 +94,21 @@ interface Wanted {
 /** The sockets a config asks for under a plan. */
 export function bindingsFor(config: ProxyConfig, plan: BindPlan): Wanted[] {
   const out: Wanted[] = [];
+  const taken = new Set<string>();
   const offset = plan.portOffset ?? 0;
-  const add = (address: string, port: number, resolve: Binding['resolve']) => out.push({ key: `${address}:${port + offset}`, address, port: port + offset, resolve });
-  for (const l of config.listeners.values()) {
+  // Two listeners may land on one socket in explicit mode (127.0.0.1_9080 of a Sidecar egress
+  // listener and 0.0.0.0_9080 both on the outbound address): the first one asked for keeps it.
+  const add = (address: string, port: number, resolve: Binding['resolve']) => {
+    const key = `${address}:${port + offset}`;
+    if (taken.has(key)) return;
+    taken.add(key);
+    out.push({ key, address, port: port + offset, resolve });
+  };
+  // Listeners that bind their port come first: one the config asks to be bound explicitly wins
+  // over a per-port listener that Envoy would reach only through a redirect.
+  const listeners = [...config.listeners.values()];
+  const ordered = plan.mode === 'sidecar' && !plan.capture ? [...listeners.filter((l) => l.bindToPort), ...listeners.filter((l) => !l.bindToPort)] : listeners;
+  for (const l of ordered) {
     const name = l.name;
     if (plan.mode === 'router') {
       if (!l.bindToPort) continue;
@@ -108,13 +128,19 @@ export function bindingsFor(config: ProxyConfig, plan: BindPlan): Wanted[] {
       continue;
     }
     if (l.name === 'virtualOutbound' || l.useOriginalDst) continue; // needs the original destination
-    if (l.direction === 'OUTBOUND' && !l.bindToPort && plan.outboundAddress) {
-      // 0.0.0.0_PORT (HTTP, or TCP without a VIP); a VIP listener (10.0.0.5_3306) only if that address is local.
-      const address = l.address === '0.0.0.0' ? plan.outboundAddress : l.address;
+    if (l.direction === 'OUTBOUND' && plan.outboundAddress) {
+      // 0.0.0.0_PORT (HTTP, or TCP without a VIP), and a bound 127.0.0.1_PORT (the HTTP proxy
+      // port), on the outbound address; a VIP listener (10.0.0.5_3306) only if that address is local.
+      const address = l.address === '0.0.0.0' || (l.bindToPort && isLoopback(l.address)) ? plan.outboundAddress : l.address;
       add(address, l.port, (c, s) => boundListener(c, name, l.port, s));
     }
   }
   return out;
+}
+
+/** 127.0.0.0/8 and ::1: addresses only the pod itself reaches, which the outbound address stands for in explicit mode. */
+function isLoopback(address: string): boolean {
+  return address === '::1' || (net.isIPv4(address) && address.startsWith('127.'));
 }
 
 function boundListener(config: ProxyConfig, name: string, port: number, socket: net.Socket): Found | undefined {

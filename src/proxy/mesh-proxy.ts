@@ -22,6 +22,8 @@ export interface MeshProxyOptions {
   plan: BindPlan;
   /** 127.0.0.1:15000 by default; 0 picks a port. */
   adminPort?: number;
+  /** The admin API's address (loopback only; default 127.0.0.1). */
+  adminHost?: string;
   /** 15021 by default on the inbound address (or 127.0.0.1); 0 picks a port; -1 disables. */
   healthPort?: number;
   healthHost?: string;
@@ -164,7 +166,7 @@ export class MeshProxy {
         serverInfo: () => ({ version: 'meltemi', node: { id: this.nodeId }, uptime_current_epoch: `${Math.round((Date.now() - this.startedAt) / 1000)}s`, command_line_options: { drain_time: `${(options.drainMs ?? 5000) / 1000}s` } }),
         quit: () => void this.stop(),
       },
-      { port: options.adminPort ?? 15000 },
+      { port: options.adminPort ?? 15000, ...(options.adminHost ? { host: options.adminHost } : {}) },
     );
     if ((options.healthPort ?? 15021) >= 0) {
       this.health = new HealthServer(() => this.state === 'LIVE', { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.healthPort ?? 15021 });

@@ -42,3 +42,12 @@ test('security.controlPlane.tls sets the mesh mTLS parameters; techPreview.meshC
   assert.deepEqual(dflt.meshTls, {});
   assert.equal(dflt.pathNormalization, 'MERGE_SLASHES');
 });
+
+test('techPreview.meshConfig.proxyHttpPort sets the HTTP proxy port (a number or a numeric string); anything else leaves it off', () => {
+  const withPort = (proxyHttpPort: unknown) => meshConfigFromControlPlane('istio-system', applyProfiles({ version: 'v2.0', techPreview: { meshConfig: { proxyHttpPort } } } as unknown as SmcpV2Spec)).proxyHttpPort;
+  assert.equal(DEFAULT_MESH_CONFIG.proxyHttpPort, 0);
+  assert.equal(meshConfigFromControlPlane('istio-system', applyProfiles({ version: 'v2.0' } as SmcpV2Spec)).proxyHttpPort, 0);
+  assert.equal(withPort(15080), 15080);
+  assert.equal(withPort('15080'), 15080);
+  for (const bad of [70000, -1, 1.5, 'http', '', true]) assert.equal(withPort(bad), 0, JSON.stringify(bad));
+});

@@ -25,9 +25,11 @@ export interface ProxyCommandOptions {
   capture?: boolean;
   outboundAddress?: string;
   inboundAddress?: string;
+  appAddress?: string;
   gatewayAddress?: string;
   portOffset?: string;
   adminPort: string;
+  adminAddress?: string;
   healthPort: string;
   statsPort: string;
   mergedMetricsPort: string;
@@ -102,7 +104,7 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
   const identity = identityOptions(o);
   if (o.capture) {
     if (type !== 'sidecar') throw new MeshError('MESH_USAGE', '--capture is for sidecars (a router binds its own listeners)');
-    if (o.outboundAddress || o.inboundAddress) throw new MeshError('MESH_USAGE', '--capture takes the traffic iptables redirects; --outbound-address and --inbound-address are for a sidecar without it');
+    if (o.outboundAddress || o.inboundAddress || o.appAddress) throw new MeshError('MESH_USAGE', '--capture takes the traffic iptables redirects; --outbound-address, --inbound-address and --app-address are for a sidecar without it');
     const why = captureUnavailable();
     if (why) throw new MeshError('MESH_USAGE', `--capture cannot work here: ${why}`);
   }
@@ -117,10 +119,12 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
       mode: type,
       ...(o.capture ? { capture: true } : o.outboundAddress ? { outboundAddress: o.outboundAddress } : type === 'sidecar' ? { outboundAddress: '127.0.0.1' } : {}),
       ...(o.inboundAddress ? { inboundAddress: o.inboundAddress } : {}),
+      ...(o.appAddress ? { appAddress: o.appAddress } : {}),
       ...(o.gatewayAddress ? { gatewayAddress: o.gatewayAddress } : {}),
       ...(o.portOffset ? { portOffset: intOf(o.portOffset, '--port-offset', 0)! } : {}),
     },
     adminPort: intOf(o.adminPort, '--admin-port', 0)!,
+    ...(o.adminAddress ? { adminHost: o.adminAddress } : {}),
     healthPort: intOf(o.healthPort, '--health-port', 0)!,
     statsPort: intOf(o.statsPort, '--stats-port', 0)!,
     mergedMetricsPort: intOf(o.mergedMetricsPort, '--merged-metrics-port', 0)!,

@@ -41,6 +41,12 @@ export interface HttpConnectionManagerConfig {
   /** common_http_protocol_options.headers_with_underscores_action (Envoy's default ALLOW). */
   underscoreHeaders: 'ALLOW' | 'REJECT_REQUEST' | 'DROP_HEADER';
   websocket: boolean;
+  /**
+   * http_protocol_options.allow_absolute_url (Envoy's default true): an HTTP/1.1 request may name
+   * its target as `http://host:port/path`, as clients do to a forward proxy (HTTP_PROXY); routing
+   * then uses that authority. false: such a request gets 404, as Envoy answers a non-relative path.
+   */
+  allowAbsoluteUrl: boolean;
   serverName: string;
   /** x-forwarded-client-cert handling (Envoy's forward_client_cert_details; default SANITIZE). */
   forwardClientCert: ForwardClientCert;
@@ -79,6 +85,13 @@ function pathNormalization(h: Json, path: string): PathNormalization {
   if (escaped === 'IMPLEMENTATION_SPECIFIC_DEFAULT') escaped = 'KEEP_UNCHANGED';
   if (!ESCAPED_SLASHES.has(escaped)) throw new ConfigError(`${path}.path_with_escaped_slashes_action`, 'unknown action');
   return Object.freeze({ normalize, mergeSlashes: bool(h.merge_slashes, `${path}.merge_slashes`, false), escapedSlashes: escaped as EscapedSlashesAction });
+}
+
+function allowAbsoluteUrl(h: Json, path: string): boolean {
+  const p = `${path}.http_protocol_options`;
+  const v = optObj(h.http_protocol_options, p)?.allow_absolute_url;
+  // A BoolValue: `{ value }` in JSON form, a plain boolean once decoded from the wire.
+  return isObject(v) ? bool(v.value, `${p}.allow_absolute_url.value`, false) : bool(v, `${p}.allow_absolute_url`, true);
 }
 
 function clientCertDetails(v: unknown, path: string): ClientCertDetails {
@@ -174,6 +187,7 @@ function httpConnectionManager(h: Json, path: string): HttpConnectionManagerConf
     pathNormalization: pathNormalization(h, path),
     underscoreHeaders: underscoreHeaders(h, path),
     websocket: list(h.upgrade_configs, `${path}.upgrade_configs`).some((u) => isObject(u) && String(u.upgrade_type).toLowerCase() === 'websocket' && u.enabled !== false),
+    allowAbsoluteUrl: allowAbsoluteUrl(h, path),
     serverName: str(h.server_name, `${path}.server_name`, 'envoy'),
     forwardClientCert: str(h.forward_client_cert_details, `${path}.forward_client_cert_details`, 'SANITIZE') as ForwardClientCert,
     clientCertDetails: clientCertDetails(h.set_current_client_cert_details, `${path}.set_current_client_cert_details`),

@@ -207,7 +207,9 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     this.scheme = sink.security.tls ? 'https' : ctx.scheme;
     this.startMs = ctx.now();
     this.upstreamHeaders = request.headers;
-    this.upstreamTarget = request.target;
+    // An absolute-form target (`GET http://reviews:9080/r HTTP/1.1`, a client using us as its HTTP
+    // proxy) goes upstream in origin-form, as Envoy's codec turns it into :path.
+    this.upstreamTarget = request.targetForm === 'absolute' ? request.path : request.target;
     const f = request.framing;
     this.bodyLength = f === 'length' ? request.contentLength : f === 'chunked' ? -1 : 0;
   }
@@ -240,6 +242,14 @@ export class Exchange implements RouteRequest, UpstreamEvents {
   }
 
   private begin(): void {
+    if (this.request.targetForm === 'absolute') {
+      // Envoy answers 404 to a non-relative path where the codec was told not to take absolute URLs.
+      if (!this.ctx.hcm.allowAbsoluteUrl) return this.reply(404, '', []);
+      // RFC 9112 §3.2.2: the Host header is ignored and replaced with the target's authority, so
+      // policy, routing and the upstream all see the host the request was routed by — not the
+      // proxy's own address the client put in Host.
+      this.upstreamHeaders.set('host', this.authority, 'host');
+    }
     // Header names with `_`, which many apps read as `-` (x_role vs x-role): refused or dropped when
     // the connection manager says so, before any policy reads the headers (§1 B7).
     const underscores = this.ctx.hcm.underscoreHeaders;

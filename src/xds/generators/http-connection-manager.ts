@@ -30,6 +30,8 @@ export interface HcmOptions {
   authn?: readonly Msg[];
   /** The mesh's path normalization (inbound and gateway, where policy is enforced); outbound only resolves dot segments. */
   pathNormalization?: PathNormalizationMode;
+  /** Say explicitly that absolute-form requests (`GET http://host/path`) are taken: the HTTP proxy port's connection manager. */
+  allowAbsoluteUrl?: boolean;
 }
 
 /**
@@ -83,5 +85,6 @@ export function httpConnectionManager(o: HcmOptions): Msg {
     hcm.serverName = SERVER_NAME;
     hcm.httpProtocolOptions = {};
   }
+  if (o.allowAbsoluteUrl) hcm.httpProtocolOptions = { allowAbsoluteUrl: boolValue(true) };
   return typedFilter(Filters.httpConnectionManager, hcm);
 }
