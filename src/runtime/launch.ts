@@ -5,7 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { MeshError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { ControlServer } from './control-server.js';
-import { LocalMesh, loadMeshManifests, type HostPorts } from './local-mesh.js';
+import { LocalMesh, loadMeshManifests, type HostPorts, type PodNetworkProvider } from './local-mesh.js';
+import { LOOPBACK_PROXY_HTTP_PORT, LoopbackNetworks } from './loopback-network.js';
 import { PodNetworks, ensureCniPlugins, sweepStale } from './pod-network.js';
 
 export interface LaunchOptions {
@@ -40,6 +41,23 @@ function packageRoot(): string {
     dir = dirname(dir);
   }
   throw new MeshError('MESH_INTERNAL', `cannot find Meltemi's package root above ${import.meta.dirname}`);
+}
+
+/** The netns pod networks as the mesh uses them: traffic captured by iptables, nothing else to add. */
+function netnsProvider(networks: PodNetworks): PodNetworkProvider {
+  return {
+    get gateway() {
+      return networks.gateway;
+    },
+    capture: true,
+    prepare: () => networks.prepare(),
+    add: (pod) => networks.add(pod),
+    remove: (pod) => networks.remove(pod),
+    writeHosts: (netns, namespace, services) => networks.writeHosts(netns, namespace, services),
+    close: () => networks.close(),
+    sidecarArgs: () => [],
+    appEnv: () => ({}),
+  };
 }
 
 /** The UID sidecars run as (Istio's 1337), which the interception rules exclude. */
@@ -81,33 +99,49 @@ export function defaultMode(): 'netns' | 'loopback' {
 export async function startLocalMesh(o: LaunchOptions): Promise<LaunchedMesh> {
   await loadMeshManifests(o.paths); // bad manifests are reported before anything on the host changes
   const mode = o.mode ?? defaultMode();
-  if (mode === 'loopback') throw new MeshError('MESH_USAGE', 'loopback mode (no root) is not built yet; run `meltemi up` as root on Linux for netns mode');
-  const missing = ensureCniPlugins();
-  if (missing) throw new MeshError('MESH_USAGE', `netns mode cannot run here: ${missing}`);
+  if (mode === 'netns') {
+    const missing = ensureCniPlugins();
+    if (missing) throw new MeshError('MESH_USAGE', `netns mode cannot run here: ${missing}`);
+  }
   const runDir = resolve(o.runDir);
   mkdirSync(runDir, { recursive: true, mode: 0o755 });
-  // Sidecars run as UID 1337: they must be able to read the package and their files in the run directory.
-  chmodSync(runDir, 0o755);
   const root = packageRoot();
-  for (const path of [join(root, 'bin', 'meltemi.js'), runDir]) {
-    const why = unreadableBy(SIDECAR_UID, path);
-    if (why) throw new MeshError('MESH_USAGE', `the sidecars run as UID ${SIDECAR_UID} and cannot read ${path} (${why}); use a checkout and a --run-dir that UID ${SIDECAR_UID} can read (a parent directory such as /root is often private)`);
+  if (mode === 'netns') {
+    // Sidecars run as UID 1337: they must be able to read the package and their files in the run directory.
+    chmodSync(runDir, 0o755);
+    for (const path of [join(root, 'bin', 'meltemi.js'), runDir]) {
+      const why = unreadableBy(SIDECAR_UID, path);
+      if (why) throw new MeshError('MESH_USAGE', `the sidecars run as UID ${SIDECAR_UID} and cannot read ${path} (${why}); use a checkout and a --run-dir that UID ${SIDECAR_UID} can read (a parent directory such as /root is often private)`);
+    }
   }
   const logger: Logger = {
     info: () => undefined,
     warn: (m, f) => o.log(`warn\t${m}${f ? ` ${JSON.stringify(f)}` : ''}`),
     error: (m, f) => o.log(`error\t${m}${f ? ` ${JSON.stringify(f)}` : ''}`),
   };
-  await sweepStale(runDir, logger);
+  if (mode === 'netns') await sweepStale(runDir, logger);
   const meltemi = [process.execPath, meltemiEntry(root)];
-  const network = new PodNetworks({ runDir, meltemiCni: [...meltemi, 'cni'], log: logger, ...(o.bridge ? { bridge: o.bridge } : {}), ...(o.subnet ? { subnet: o.subnet } : {}) });
+  const network: PodNetworkProvider =
+    mode === 'netns'
+      ? netnsProvider(new PodNetworks({ runDir, meltemiCni: [...meltemi, 'cni'], log: logger, ...(o.bridge ? { bridge: o.bridge } : {}), ...(o.subnet ? { subnet: o.subnet } : {}) }))
+      : new LoopbackNetworks();
   // Containers get a small, explicit environment (as a pod would): PATH with the package's tools first.
   const env: Record<string, string> = {
     PATH: [join(root, 'node_modules', '.bin'), process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'].join(':'),
     HOME: '/tmp',
     ...(process.env.LANG ? { LANG: process.env.LANG } : {}),
   };
-  const mesh = new LocalMesh({ paths: o.paths, runDir, ingressPort: o.ingressPort, network, meltemi, env, log: o.log, ...(o.hostPorts ? { hostPorts: o.hostPorts } : {}) });
+  const mesh = new LocalMesh({
+    paths: o.paths,
+    runDir,
+    ingressPort: o.ingressPort,
+    network,
+    meltemi,
+    env,
+    log: o.log,
+    ...(o.hostPorts ? { hostPorts: o.hostPorts } : {}),
+    ...(mode === 'loopback' ? { mesh: { proxyHttpPort: LOOPBACK_PROXY_HTTP_PORT } } : {}),
+  });
   const shutdownHandlers: (() => void)[] = [];
   const control = new ControlServer(mesh, runDir, () => shutdownHandlers.forEach((h) => h()));
   try {

@@ -11,6 +11,7 @@ import { MemoryStore } from '../config/memory-store.js';
 import { keyOf } from '../config/store.js';
 import { MeshError } from '../shared/errors.js';
 import { Discovery, meshConfigOf } from '../xds/discovery.js';
+import type { MeshConfig } from '../model/mesh-config.js';
 import { applyProfiles } from '../api/smcp-profiles.js';
 import type { SmcpV2Spec } from '../api/kinds/service-mesh-control-plane.js';
 import type { InjectionContext, NamespaceObject, Pod } from '../injector/context.js';
@@ -32,6 +33,12 @@ export interface PodNetworkProvider {
   /** Writes the names the pod's processes resolve (services' virtual IPs). */
   writeHosts(netns: string, namespace: string, services: readonly ServiceAddress[]): void;
   close(): Promise<void>;
+  /** iptables captures the pod's traffic (netns mode); else the sidecar is reached explicitly. */
+  readonly capture: boolean;
+  /** Flags the pod's sidecar needs beyond the injected ones (where to listen without capture). */
+  sidecarArgs(pod: PodNetwork): string[];
+  /** Environment the pod's app containers need (where to listen, the HTTP proxy without capture). */
+  appEnv(pod: PodNetwork, injected: boolean): Record<string, string>;
 }
 
 export interface LocalMeshOptions {
@@ -45,19 +52,22 @@ export interface LocalMeshOptions {
   meltemi: readonly string[];
   /** Environment for every process (PATH with node_modules/.bin…). */
   env: Readonly<Record<string, string>>;
+  /** Mesh settings the mode needs (loopback: the HTTP proxy port apps reach services through). */
+  mesh?: Partial<MeshConfig>;
   /** Host ports on 127.0.0.1: discovery's debug API and the gateway's admin, readiness and metrics (Istio's by default). */
   hostPorts?: Partial<HostPorts>;
   log: (line: string) => void;
 }
 
-const XDS_PORT = 15010;
-const CA_PORT = 15012;
 const WORKLOAD_TOKEN_TTL_MS = 365 * 24 * 3600 * 1000;
 /** How long a rollout waits for new pods to be ready before stopping the old ones anyway. */
 const ROLLOUT_WAIT_MS = 120_000;
 
 /** The ports the mesh takes on the host's loopback. */
 export interface HostPorts {
+  /** xDS and the CA, on the pod network's host address. */
+  xds: number;
+  ca: number;
   debug: number;
   gatewayAdmin: number;
   gatewayHealth: number;
@@ -65,7 +75,7 @@ export interface HostPorts {
   gatewayMerged: number;
 }
 
-export const DEFAULT_HOST_PORTS: Readonly<HostPorts> = Object.freeze({ debug: 15014, gatewayAdmin: 15000, gatewayHealth: 15021, gatewayStats: 15090, gatewayMerged: 15020 });
+export const DEFAULT_HOST_PORTS: Readonly<HostPorts> = Object.freeze({ xds: 15010, ca: 15012, debug: 15014, gatewayAdmin: 15000, gatewayHealth: 15021, gatewayStats: 15090, gatewayMerged: 15020 });
 
 /** One pod as it runs. */
 export interface RunningPod {
@@ -133,17 +143,18 @@ export class LocalMesh {
     this.discovery = await new Discovery({
       store: this.store,
       xdsHost: host,
-      xdsPort: XDS_PORT,
+      xdsPort: this.ports.xds,
       allowRemoteXds: true,
+      ...(o.mesh ? { mesh: o.mesh } : {}),
       debugPort: this.ports.debug,
       logger: { info: () => undefined, warn: (m) => o.log(`warn\tdiscovery: ${m}`), error: (m) => o.log(`error\tdiscovery: ${m}`) },
     }).start();
     const caDir = await openCaDirectory(join(o.runDir, 'ca'), mesh.trustDomain);
     this.tokens = new LocalTokenAuthenticator({ key: caDir.tokenKey, trustDomain: mesh.trustDomain });
     this.ca = new CaServer({ bundle: caDir.bundle, authenticator: this.tokens, trustDomain: mesh.trustDomain });
-    await this.ca.start(`${host}:${CA_PORT}`, await caServerCredentials(caDir.bundle, [`istiod.${mesh.rootNamespace}.svc`, host]));
+    await this.ca.start(`${host}:${this.ports.ca}`, await caServerCredentials(caDir.bundle, [`istiod.${mesh.rootNamespace}.svc`, host]));
     writeFileSync(join(o.runDir, 'root-cert.pem'), caDir.bundle.trustBundlePem, { mode: 0o644 });
-    o.log(`discovery: xDS on ${this.discovery.xdsAddress}, CA on ${host}:${CA_PORT}, debug API on http://${this.discovery.debugAddress}`);
+    o.log(`discovery: xDS on ${this.discovery.xdsAddress}, CA on ${host}:${this.ports.ca}, debug API on http://${this.discovery.debugAddress}`);
     await this.startGateway();
     await this.reconcile();
   }
@@ -279,8 +290,8 @@ export class LocalMesh {
       ...fromSmcp,
       members: this.members(),
       discoveryAddress: this.discovery!.xdsAddress,
-      identity: { caAddress: `${this.options.network.gateway}:${CA_PORT}`, ...identity },
-      cni: true,
+      identity: { caAddress: `${this.options.network.gateway}:${this.ports.ca}`, ...identity },
+      cni: this.options.network.capture,
       proxyCommand: this.options.meltemi,
     };
   }
@@ -305,11 +316,12 @@ export class LocalMesh {
       plan.labels = { ...(injected.metadata.labels ?? {}) };
       plan.annotations = { ...(injected.metadata.annotations ?? {}) };
       running.spec = injected.spec;
+      const capture = o.network.capture;
       if (result.injected) {
         // The proxy (its UID) reads its token and the roots; nobody else but root can read the token.
         const proxyUser = userOf((injected.spec.containers ?? []).find((c) => c.name === 'istio-proxy') as ContainerManifest | undefined) ?? { uid: 1337, gid: 1337 };
         writeFileSync(tokenFile, `${this.tokens!.issueToken({ namespace: plan.namespace, serviceAccount: plan.serviceAccount }, WORKLOAD_TOKEN_TTL_MS)}\n`, { mode: 0o600 });
-        chownSync(tokenFile, proxyUser.uid, proxyUser.gid);
+        if (capture) chownSync(tokenFile, proxyUser.uid, proxyUser.gid);
         copyFileSync(join(o.runDir, 'root-cert.pem'), rootCertFile);
         chmodSync(rootCertFile, 0o644);
       }
@@ -319,15 +331,19 @@ export class LocalMesh {
       for (const c of (injected.spec.containers ?? []) as ContainerManifest[]) {
         const id = `${where}/${c.name}`;
         const probe = readinessOf(c, running.address.ip, `container ${id}`);
-        const user = userOf(c);
+        const isSidecar = result.injected && c.name === 'istio-proxy';
+        // Without capture, processes run as the invoking user: no UID is excluded from anything.
+        const user = capture ? userOf(c) : undefined;
+        const argv = [...containerArgv(c, `container ${id}`), ...(isSidecar ? o.network.sidecarArgs(running.address) : [])];
+        const modeEnv = isSidecar ? {} : o.network.appEnv(running.address, result.injected);
         running.containers.push(
           new SupervisedContainer(
             {
               id,
-              argv: containerArgv(c, `container ${id}`),
-              env: { ...o.env, HOSTNAME: plan.name, ...containerEnv(c, facts, `container ${id}`) },
+              argv,
+              env: { ...o.env, HOSTNAME: plan.name, ...modeEnv, ...containerEnv(c, facts, `container ${id}`) },
               cwd: c.workingDir ? resolve(plan.baseDir, c.workingDir) : plan.baseDir,
-              netns: running.address.netns,
+              ...(running.address.netns ? { netns: running.address.netns } : {}),
               ...(user ? { user } : {}),
               logFile: join(podDir, `${c.name}.log`),
               ...(probe ? { readiness: probe } : {}),
@@ -389,7 +405,7 @@ export class LocalMesh {
       '--port-offset', String(o.ingressPort - 80),
       '--admin-port', String(this.ports.gatewayAdmin), '--health-port', String(this.ports.gatewayHealth),
       '--stats-port', String(this.ports.gatewayStats), '--merged-metrics-port', String(this.ports.gatewayMerged),
-      '--ca-addr', `${o.network.gateway}:${CA_PORT}`, '--ca-root', join(o.runDir, 'root-cert.pem'), '--token-file', tokenFile,
+      '--ca-addr', `${o.network.gateway}:${this.ports.ca}`, '--ca-root', join(o.runDir, 'root-cert.pem'), '--token-file', tokenFile,
       '--drain-seconds', '1',
     ];
     this.gateway = new SupervisedContainer({

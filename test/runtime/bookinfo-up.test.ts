@@ -1,5 +1,5 @@
 // `meltemi up examples/bookinfo` end to end in netns mode: the demo comes up, Istio's routing samples change traffic as Istio's docs say, injection follows Maistra's rules, a killed process is restarted, and shutdown leaves nothing behind.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,7 +29,7 @@ spec:
       containers:
       - name: plain
         image: plain
-        command: [node, -e, "require('http').createServer((q, s) => s.end('plain')).listen(8080)"]
+        command: [node, -e, "require('http').createServer((q, s) => s.end('plain')).listen(8080, process.env.MELTEMI_LISTEN_ADDRESS)"]
 ---
 apiVersion: v1
 kind: Namespace
@@ -46,7 +46,7 @@ spec:
       containers:
       - name: outsider
         image: outsider
-        command: [node, -e, "require('http').createServer((q, s) => s.end('outsider')).listen(8080)"]
+        command: [node, -e, "require('http').createServer((q, s) => s.end('outsider')).listen(8080, process.env.MELTEMI_LISTEN_ADDRESS)"]
 `;
 
 async function freePort(): Promise<number> {
@@ -59,8 +59,15 @@ async function freePort(): Promise<number> {
 
 type Stars = 'none' | 'black' | 'red' | 'unavailable' | 'ratings-unavailable';
 
-test('meltemi up runs Bookinfo; Istio\'s routing samples behave as documented; injection, restarts and shutdown', { timeout: 420_000 }, async (t) => {
-  const reason = rootNetnsSupport() ?? ensureCniPlugins() ?? captureUnavailable();
+for (const mode of ['netns', 'loopback'] as const) {
+  test(`${mode}: meltemi up runs Bookinfo; Istio's routing samples behave as documented; injection, restarts, rollout and shutdown`, { timeout: 420_000 }, async (t) => {
+    await bookinfoScenario(t, mode);
+  });
+}
+
+async function bookinfoScenario(t: TestContext, mode: 'netns' | 'loopback'): Promise<void> {
+  // Both modes run as root in CI; netns needs root and the CNI plugins, loopback only the addon-free proxy.
+  const reason = mode === 'netns' ? (rootNetnsSupport() ?? ensureCniPlugins() ?? captureUnavailable()) : undefined;
   if (reason) {
     t.skip(reason);
     return;
@@ -69,16 +76,16 @@ test('meltemi up runs Bookinfo; Istio\'s routing samples behave as documented; i
   const extra = join(runDir, 'extra.yaml');
   writeFileSync(extra, NOT_INJECTED);
   const bridge = `mlt${process.pid.toString(36)}`;
-  const subnet = `${freeSubnet()}.0/24`;
+  const subnet = `${mode === 'netns' ? freeSubnet() : '10.255.255'}.0/24`;
   const ingressPort = await freePort();
-  const hostPorts = { debug: await freePort(), gatewayAdmin: await freePort(), gatewayHealth: await freePort(), gatewayStats: await freePort(), gatewayMerged: await freePort() };
+  const hostPorts = { xds: await freePort(), ca: await freePort(), debug: await freePort(), gatewayAdmin: await freePort(), gatewayHealth: await freePort(), gatewayStats: await freePort(), gatewayMerged: await freePort() };
   const logs: string[] = [];
   let mesh: LaunchedMesh | undefined;
   t.after(async () => {
     await mesh?.stop().catch(() => undefined);
     rmSync(runDir, { recursive: true, force: true });
   });
-  mesh = await startLocalMesh({ paths: [join(ROOT, 'examples', 'bookinfo'), extra], runDir, ingressPort, bridge, subnet, hostPorts, mode: 'netns', log: (l) => logs.push(l) });
+  mesh = await startLocalMesh({ paths: [join(ROOT, 'examples', 'bookinfo'), extra], runDir, ingressPort, bridge, subnet, hostPorts, mode, log: (l) => logs.push(l) });
   const m = mesh;
   await until('every pod ready', () => m.ready, 120_000).catch((e: Error) => {
     throw new Error(`${e.message}: ${JSON.stringify(m.mesh.podRows())}\n${logs.join('\n')}`);
@@ -196,15 +203,17 @@ test('meltemi up runs Bookinfo; Istio\'s routing samples behave as documented; i
 
   // Shutdown leaves no process, namespace, veth or iptables rule behind.
   const netnsNames = m.mesh.podRows().map((r) => m.mesh.podsOf(r.namespace, r.name.replace(/-[0-9a-f]{10}-[a-z0-9]{5}$/, ''))[0]?.address?.netns ?? '');
-  assert.equal(netnsNames.filter((n) => n.startsWith('mlt-')).length, 8, 'every pod has its own network namespace');
+  if (mode === 'netns') assert.equal(netnsNames.filter((n) => n.startsWith('mlt-')).length, 8, 'every pod has its own network namespace');
   await m.stop();
   mesh = undefined;
-  const netnsList = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-  const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' });
-  const rules = execFileSync('iptables-save', { encoding: 'utf8' });
   const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
-  assert.ok(!links.includes(`${bridge}:`), 'the bridge is gone');
-  assert.ok(!rules.includes(subnet.replace('.0/24', '.')), 'no rule for the pod subnet is left');
   assert.ok(!processes.includes(runDir), 'no process of the mesh is left');
-  for (const n of netnsNames) assert.ok(!netnsList.includes(n), `netns ${n} is gone`);
-});
+  if (mode === 'netns') {
+    const netnsList = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' });
+    const rules = execFileSync('iptables-save', { encoding: 'utf8' });
+    assert.ok(!links.includes(`${bridge}:`), 'the bridge is gone');
+    assert.ok(!rules.includes(subnet.replace('.0/24', '.')), 'no rule for the pod subnet is left');
+    for (const n of netnsNames) assert.ok(!netnsList.includes(n), `netns ${n} is gone`);
+  }
+}

@@ -8,13 +8,14 @@ export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => P
 const STOP_GRACE_MS = 5000;
 
 /**
- * Starts `name`'s server on `BOOKINFO_HOST` (default 0.0.0.0) and `PORT` (default 9080; 0 picks a
+ * Starts `name`'s server on `BOOKINFO_HOST` (else `MELTEMI_LISTEN_ADDRESS`, else 0.0.0.0) and `PORT` (default 9080; 0 picks a
  * free port) and prints `NAME: listening on http://HOST:PORT` once it accepts connections. Each
  * request is logged as one line on stdout when its response ends. A handler that throws gets a
  * 500. SIGTERM or SIGINT stops accepting, lets requests in flight finish (at most 5 s), and exits 0.
  */
 export function serve(name: string, handler: Handler): Server {
-  const host = process.env.BOOKINFO_HOST || '0.0.0.0';
+  // MELTEMI_LISTEN_ADDRESS: the address Meltemi's loopback mode gives this pod's app (pods share the host's network there).
+  const host = process.env.BOOKINFO_HOST || process.env.MELTEMI_LISTEN_ADDRESS || '0.0.0.0';
   const portText = process.env.PORT || '9080';
   const port = Number(portText);
   if (!/^\d{1,5}$/.test(portText) || port > 65535) {

@@ -41,7 +41,12 @@ const agent = new Agent({ keepAlive: false });
  */
 export function get(url: string, headers: OutgoingHttpHeaders, timeoutMs: number): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers: { accept: 'application/json', ...headers }, agent });
+    const proxy = httpProxy();
+    // Through an HTTP proxy (HTTP_PROXY, as in Meltemi's loopback mode): connect to the proxy and
+    // send the absolute URL as the request target; the Host header still names the service.
+    const req = proxy
+      ? request({ host: proxy.hostname, port: Number(proxy.port || 80), path: url, method: 'GET', headers: { accept: 'application/json', host: new URL(url).host, ...headers }, agent })
+      : request(url, { method: 'GET', headers: { accept: 'application/json', ...headers }, agent });
     const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)), timeoutMs);
     const fail = (err: Error) => {
       clearTimeout(timer);
@@ -64,6 +69,15 @@ export function get(url: string, headers: OutgoingHttpHeaders, timeoutMs: number
     });
     req.end();
   });
+}
+
+/** The HTTP proxy from `HTTP_PROXY` / `http_proxy`, or undefined when none is set. */
+export function httpProxy(env: NodeJS.ProcessEnv = process.env): URL | undefined {
+  const value = env.HTTP_PROXY || env.http_proxy;
+  if (!value) return undefined;
+  const url = new URL(value);
+  if (url.protocol !== 'http:') throw new Error(`HTTP_PROXY must be an http:// URL, not "${value}"`);
+  return url;
 }
 
 /** The body parsed as JSON, or undefined when it is not JSON. */
