@@ -3,7 +3,6 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -12,7 +11,7 @@ import { startLocalMesh, type LaunchedMesh } from '../../src/runtime/launch.js';
 import { ensureCniPlugins } from '../../src/runtime/pod-network.js';
 import { captureUnavailable } from '../../src/proxy/network/original-dst.js';
 import { freeSubnet, rootNetnsSupport } from '../helpers/netns.js';
-import { until } from '../proxy/http-mesh.js';
+import { freePort, until } from '../proxy/http-mesh.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const SAMPLES = join(ROOT, 'examples', 'bookinfo-samples');
@@ -49,13 +48,6 @@ spec:
         command: [node, -e, "require('http').createServer((q, s) => s.end('outsider')).listen(8080, process.env.MELTEMI_LISTEN_ADDRESS)"]
 `;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 type Stars = 'none' | 'black' | 'red' | 'unavailable' | 'ratings-unavailable';
 

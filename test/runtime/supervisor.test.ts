@@ -4,17 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as net from 'node:net';
 import { SupervisedContainer, type ContainerStatus } from '../../src/runtime/supervisor.js';
-import { until } from '../proxy/http-mesh.js';
+import { freePort, until } from '../proxy/http-mesh.js';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('a container is ready when its HTTP probe passes, and stopping it ends the process', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'meltemi-sup-'));

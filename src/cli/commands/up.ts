@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { MeshError } from '../../shared/errors.js';
 import { controlRequest } from '../../runtime/control-server.js';
+import type { PodRow } from '../../runtime/local-mesh.js';
 import { ExitCode, type CliIO } from '../io.js';
 import { formatTable } from '../table.js';
 
@@ -147,18 +148,6 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-interface PodRow {
-  namespace: string;
-  name: string;
-  ip: string;
-  ready: string;
-  status: string;
-  restarts: number;
-  sidecar: boolean;
-  ports: string;
-  reason: string;
 }
 
 /** `meltemi get KIND [-n NS] [-o yaml|json|wide]`: pods from the runtime, every other kind from the mesh's store. */
