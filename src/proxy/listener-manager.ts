@@ -81,6 +81,9 @@ interface Binding {
   resolve: (config: ProxyConfig, socket: net.Socket) => Found | undefined;
 }
 
+/** How often a socket that could not be bound is tried again. */
+const BIND_RETRY_MS = 2_000;
+
 /** Envoy's listener connection_limit default in the hardening guide. */
 const MAX_CONNECTIONS_PER_LISTENER = 10_000;
 
@@ -186,7 +189,13 @@ function handOffTarget(config: ProxyConfig, to: OriginalDestination): ListenerCo
  */
 export class ListenerManager {
   private readonly bindings = new Map<string, Binding>();
+  /** Sockets the config asks for that could not be bound (address:port → why); retried until bound or no longer asked for. */
+  private readonly failed = new Map<string, string>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
   private config: ProxyConfig | undefined;
+  /** Envoy's listener_manager.listener_create_failure: bind attempts that failed. */
+  createFailures = 0;
 
   constructor(
     private readonly plan: BindPlan,
@@ -199,6 +208,11 @@ export class ListenerManager {
     return [...this.bindings.keys()].sort();
   }
 
+  /** Sockets the config asks for that are not bound (address:port → the error); the proxy is not ready while any are. */
+  get failedBindings(): ReadonlyMap<string, string> {
+    return this.failed;
+  }
+
   async apply(config: ProxyConfig): Promise<void> {
     this.config = config;
     const wanted = new Map(bindingsFor(config, this.plan).map((w) => [w.key, w]));
@@ -208,6 +222,7 @@ export class ListenerManager {
         b.server.close();
       }
     }
+    for (const key of this.failed.keys()) if (!wanted.has(key)) this.failed.delete(key);
     await Promise.all(
       [...wanted.values()].map(async (w) => {
         const existing = this.bindings.get(w.key);
@@ -215,17 +230,42 @@ export class ListenerManager {
           existing.resolve = w.resolve;
           return;
         }
-        try {
-          await this.bind(w);
-        } catch (e) {
-          this.log.warn('could not bind a listener', { address: w.key, error: e instanceof Error ? e.message : String(e) });
-        }
+        await this.tryBind(w);
       }),
     );
+    this.scheduleRetry();
+  }
+
+  private async tryBind(w: Wanted): Promise<void> {
+    try {
+      await this.bind(w);
+      this.failed.delete(w.key);
+    } catch (e) {
+      this.createFailures++;
+      const error = e instanceof Error ? e.message : String(e);
+      if (!this.failed.has(w.key)) this.log.warn('could not bind a listener; retrying', { address: w.key, error });
+      this.failed.set(w.key, error);
+    }
+  }
+
+  /** A socket that could not be bound (its port still held by a process going away) is tried again every BIND_RETRY_MS. */
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.failed.size === 0 || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const config = this.config;
+      if (this.closed || !config) return;
+      const current = new Map(bindingsFor(config, this.plan).map((w) => [w.key, w]));
+      void Promise.all([...this.failed.keys()].flatMap((key) => (current.has(key) && !this.bindings.has(key) ? [this.tryBind(current.get(key)!)] : []))).then(() => this.scheduleRetry());
+    }, BIND_RETRY_MS);
+    this.retryTimer.unref();
   }
 
   /** Stops accepting on every listener (drain); existing connections continue. */
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     const all = [...this.bindings.values()];
     this.bindings.clear();
     await Promise.all(all.map((b) => new Promise<void>((resolve) => b.server.close(() => resolve()))));

@@ -169,7 +169,8 @@ export class MeshProxy {
       { port: options.adminPort ?? 15000, ...(options.adminHost ? { host: options.adminHost } : {}) },
     );
     if ((options.healthPort ?? 15021) >= 0) {
-      this.health = new HealthServer(() => this.state === 'LIVE', { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.healthPort ?? 15021 });
+      // Ready once configured and every listener the config asks for is bound (a port still held elsewhere is not ready).
+      this.health = new HealthServer(() => this.state === 'LIVE' && this.plane.listeners.failedBindings.size === 0, { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.healthPort ?? 15021 });
     }
     if ((options.statsPort ?? 15090) >= 0) {
       this.stats = new StatsServer(() => this.telemetry.metrics.prometheus(), { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.statsPort ?? 15090 });
@@ -284,6 +285,7 @@ export class MeshProxy {
 
   private statsText(): string {
     const lines = Object.entries(this.plane.counters).map(([k, v]) => `http.downstream.${k}: ${v}`);
+    lines.push(`listener_manager.listener_create_failure: ${this.plane.listeners.createFailures}`);
     lines.push(`server.state: ${['LIVE', 'DRAINING', 'PRE_INITIALIZING', 'INITIALIZING'].indexOf(this.state)}`);
     return `${lines.sort().join('\n')}\n${this.plane.clusters.statsText()}`;
   }
