@@ -60,6 +60,8 @@ export interface LocalMeshOptions {
 }
 
 const WORKLOAD_TOKEN_TTL_MS = 365 * 24 * 3600 * 1000;
+/** The ConfigMap istiod publishes the mesh's roots in, in every mesh namespace. */
+const ROOT_CERT_CONFIGMAP = 'istio-ca-root-cert';
 /** How long a rollout waits for new pods to be ready before stopping the old ones anyway. */
 const ROLLOUT_WAIT_MS = 120_000;
 
@@ -120,6 +122,8 @@ export class LocalMesh {
   /** Where each Deployment was read from (its containers' relative paths resolve there). */
   private readonly baseDirs = new Map<string, string>();
   private stopped = false;
+  /** The mesh's roots (PEM), published to every mesh namespace. */
+  private rootCertPem: string | undefined;
 
   private readonly ports: HostPorts;
 
@@ -154,6 +158,8 @@ export class LocalMesh {
     this.ca = new CaServer({ bundle: caDir.bundle, authenticator: this.tokens, trustDomain: mesh.trustDomain });
     await this.ca.start(`${host}:${this.ports.ca}`, await caServerCredentials(caDir.bundle, [`istiod.${mesh.rootNamespace}.svc`, host]));
     writeFileSync(join(o.runDir, 'root-cert.pem'), caDir.bundle.trustBundlePem, { mode: 0o644 });
+    this.rootCertPem = caDir.bundle.trustBundlePem;
+    this.publishRootCert();
     o.log(`discovery: xDS on ${this.discovery.xdsAddress}, CA on ${host}:${this.ports.ca}, debug API on http://${this.discovery.debugAddress}`);
     await this.startGateway();
     await this.reconcile();
@@ -183,6 +189,25 @@ export class LocalMesh {
     this.store.apply(r);
   }
 
+  /**
+   * Istio's `istio-ca-root-cert` ConfigMap (key `root-cert.pem`) in every namespace of the mesh (the
+   * member roll's, or every namespace without one), as istiod publishes it, so workloads and tools
+   * can read the roots; a namespace that joins later gets it when it is applied.
+   */
+  private publishRootCert(): void {
+    if (!this.rootCertPem) return;
+    const members = this.members();
+    for (const ns of this.store.list({ kind: 'Namespace', group: '' })) {
+      const name = ns.metadata.name ?? '';
+      if (members !== 'all' && !members.has(name) && name !== meshConfigOf(this.store).rootNamespace) continue;
+      const key = { group: '', kind: 'ConfigMap', namespace: name, name: ROOT_CERT_CONFIGMAP };
+      const data = { 'root-cert.pem': this.rootCertPem };
+      const existing = this.store.get(key) as { data?: Record<string, string> } | undefined;
+      if (existing?.data?.['root-cert.pem'] === this.rootCertPem) continue;
+      this.store.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: ROOT_CERT_CONFIGMAP, namespace: name, labels: { 'istio.io/config': 'true' } }, data });
+    }
+  }
+
   /** Applies objects to the running mesh (`meltemi apply`); returns one line per object. */
   async apply(objects: LoadedObject[]): Promise<string[]> {
     const findings = validateLoaded(objects).filter((f) => f.severity === 'error');
@@ -194,6 +219,7 @@ export class LocalMesh {
       this.put(r, source.file === '<stdin>' ? process.cwd() : dirname(resolve(source.file)));
       out.push(`${r.kind.toLowerCase()}/${r.metadata.name} ${before ? 'configured' : 'created'}`);
     }
+    this.publishRootCert();
     await this.reconcile();
     return out;
   }

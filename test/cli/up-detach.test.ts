@@ -99,6 +99,11 @@ spec:
   assert.equal(status, 418);
   assert.equal((await meltemi('get', 'vs')).stdout.split('\n')[1]?.split(/\s+/)[0], 'hello');
 
+  // The mesh's roots are published in each mesh namespace, as istiod does.
+  const roots = await meltemi('get', 'configmaps', '-n', 'default', '-o', 'yaml');
+  assert.match(roots.stdout, /name: istio-ca-root-cert/);
+  assert.match(roots.stdout, /root-cert\.pem: \|\s+-----BEGIN CERTIFICATE-----/);
+
   const down = await meltemi('down');
   assert.match(down.stdout, new RegExp(`mesh stopped \\(pid ${pid}\\)`));
   assert.throws(() => process.kill(pid, 0), 'the mesh process is gone');

@@ -192,4 +192,5 @@ const KIND_ALIASES: Record<string, string> = {
   ra: 'RequestAuthentication', requestauthentications: 'RequestAuthentication',
   we: 'WorkloadEntry', workloadentries: 'WorkloadEntry',
   sidecars: 'Sidecar', sidecar: 'Sidecar',
+  cm: 'ConfigMap', configmaps: 'ConfigMap', configmap: 'ConfigMap',
 };
