@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Discovery } from '../../src/xds/discovery.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
-import { freePort, until, webServiceEntry } from './http-mesh.js';
+import { TEST_PROXY_SERVERS, freePort, until, webServiceEntry } from './http-mesh.js';
 
 test('inbound clusters reach the app on --app-address instead of 127.0.0.1', { timeout: 60_000 }, async (t) => {
   const appPort = await freePort();
@@ -33,12 +33,7 @@ spec: { address: 127.0.0.2, ports: { http: ${appPort} }, labels: { app: web, ver
     discovery: discovery.xdsAddress,
     node: { type: 'sidecar', ips: ['127.0.0.2'], podName: 'web-1', namespace: 'default', labels: { app: 'web', version: 'v1' } },
     plan: { mode: 'sidecar', inboundAddress: '127.0.0.2', appAddress: '127.0.0.3' },
-    adminPort: 0,
-    healthPort: 0,
-    statsPort: 0,
-    mergedMetricsPort: 0,
-    healthHost: '127.0.0.1',
-    drainMs: 100,
+    ...TEST_PROXY_SERVERS,
   });
   t.after(() => proxy.stop());
   await proxy.start();

@@ -174,6 +174,9 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
 }
 
 /** A free TCP port on 127.0.0.1 (for the service port the client sidecar listens on). */
+/** MeshProxy options for a test proxy: every local server on a free port of 127.0.0.1, a short drain. */
+export const TEST_PROXY_SERVERS = Object.freeze({ adminPort: 0, healthPort: 0, statsPort: 0, mergedMetricsPort: 0, healthHost: '127.0.0.1', drainMs: 100 });
+
 export async function freePort(): Promise<number> {
   const s = net.createServer().listen(0, '127.0.0.1');
   await once(s, 'listening');
