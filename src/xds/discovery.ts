@@ -13,6 +13,7 @@ import { jwksSourcesOf } from '../model/push/request-authentication.js';
 import type { PushContext } from '../model/push-context.js';
 import { ServiceRegistry } from '../registry/registry.js';
 import { MeshError } from '../shared/errors.js';
+import { joinHostPort } from '../shared/host-port.js';
 import { MetricsRegistry } from '../shared/metrics.js';
 import { AdsServer, type XdsLogger } from './ads-server.js';
 import { Debouncer } from './debounce.js';
@@ -153,7 +154,7 @@ export class Discovery {
 
     this.ads.addTo(this.grpcServer);
     const port = await new Promise<number>((resolve, reject) =>
-      this.grpcServer.bindAsync(`${xdsHost.includes(':') ? `[${xdsHost}]` : xdsHost}:${this.options.xdsPort ?? 15010}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.grpcServer.bindAsync(joinHostPort(xdsHost, this.options.xdsPort ?? 15010), grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.xdsAddress = `${xdsHost}:${port}`;
     const debugAddr = await this.debug.listen();
@@ -184,9 +185,8 @@ export class Discovery {
    * configuration. `credentials` must require and verify client certificates. After `start`.
    */
   async serveSecureXds(host: string, port: number, credentials: grpc.ServerCredentials): Promise<string> {
-    const h = host.includes(':') ? `[${host}]` : host;
-    const bound = await new Promise<number>((resolve, reject) => this.grpcServer.bindAsync(`${h}:${port}`, credentials, (err, p) => (err ? reject(err) : resolve(p))));
-    this.secureBinding = `${h}:${bound}`;
+    const bound = await new Promise<number>((resolve, reject) => this.grpcServer.bindAsync(joinHostPort(host, port), credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    this.secureBinding = joinHostPort(host, bound);
     this.secureXdsAddress = `${host}:${bound}`;
     return this.secureXdsAddress;
   }

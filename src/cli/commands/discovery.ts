@@ -6,6 +6,7 @@ import { openCaDirectory } from '../../ca/ca-directory.js';
 import { CaServer, caServerCredentials } from '../../ca/ca-server.js';
 import { LocalTokenAuthenticator } from '../../ca/caller-auth.js';
 import { Discovery, meshConfigOf } from '../../xds/discovery.js';
+import { joinHostPort } from '../../shared/host-port.js';
 import { ExitCode, type CliIO } from '../io.js';
 import { parseHostPort } from '../host-port.js';
 
@@ -104,7 +105,7 @@ export async function runDiscovery(opts: DiscoveryCommandOptions, io: CliIO): Pr
     // The name proxies dial, as Istio's istiod serves it, and localhost for a laptop mesh.
     const names = [`istiod.${mesh.rootNamespace}.svc`, 'localhost'];
     const credentials = await caServerCredentials(dir.bundle, names);
-    const port = await caServer.start(`${ca.host.includes(':') ? `[${ca.host}]` : ca.host}:${ca.port}`, credentials);
+    const port = await caServer.start(joinHostPort(ca.host, ca.port), credentials);
     io.out(`discovery: CA on ${ca.host}:${port} (TLS as istiod.${mesh.rootNamespace}.svc), ${dir.generated ? 'new root' : 'root'} in ${opts.caDir}\n`);
     const secure = parseHostPort(opts.xdsTlsAddr ?? '127.0.0.1:15011', '--xds-tls-addr');
     const secureAddress = await discovery.serveSecureXds(secure.host, secure.port, await caServerCredentials(dir.bundle, names, { requireClientCertificate: true }));

@@ -7,6 +7,7 @@ import { compileAccessLogFormat, compileJsonAccessLogFormat, ISTIO_JSON_ACCESS_L
 import { IstioMetrics, type SecurityPolicy, type ServiceRef, type TcpRecord } from './istio-metrics.js';
 import { PeerMetadataDecoder, type LocalPeerMetadata, type PeerInfo } from './peer-metadata.js';
 import { parseFlags } from './response-flags.js';
+import { joinHostPort } from '../../shared/host-port.js';
 
 export interface ReporterOptions {
   /** This proxy's identity (source of outbound reports, destination of inbound ones). */
@@ -143,7 +144,7 @@ function tcpAccessRecord(r: TcpConnectionRecord, flags: number, d: Dispatch): Ac
     ...(r.upstreamHost ? { upstreamHost: r.upstreamHost } : {}),
     upstreamCluster: r.cluster,
     ...(d.serverName ? { requestedServerName: d.serverName } : {}),
-    downstreamLocalAddress: hostPort(d.destination),
+    downstreamLocalAddress: joinHostPort(d.destination.address, d.destination.port),
   };
 }
 
@@ -173,11 +174,6 @@ function accessRecord(r: ExchangeRecord, flags: number, d: Dispatch): AccessLogR
     ...(r.upstreamCluster ? { upstreamCluster: r.upstreamCluster } : {}),
     ...(r.routeName ? { routeName: r.routeName } : {}),
     ...(d.serverName ? { requestedServerName: d.serverName } : {}),
-    downstreamLocalAddress: hostPort(d.destination),
+    downstreamLocalAddress: joinHostPort(d.destination.address, d.destination.port),
   };
-}
-
-/** `address:port`, with an IPv6 address in brackets (Envoy's %DOWNSTREAM_LOCAL_ADDRESS%). */
-function hostPort(a: { address: string; port: number }): string {
-  return a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
