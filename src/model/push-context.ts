@@ -39,7 +39,7 @@ export interface DestinationRuleConfig extends ConfigMeta {
 export interface SidecarScope {
   /** The Sidecar resource applied, or undefined for the mesh default (everything visible). */
   config?: ConfigMeta & { spec: SidecarSpec };
-  /** Services this proxy gets outbound config for (exportTo and egress hosts applied), sorted by hostname. */
+  /** Services this proxy gets outbound config for (exportTo and egress hosts applied), sorted by hostname, one per hostname. */
   services: readonly Service[];
   outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 }
@@ -138,11 +138,14 @@ export interface PushContext {
   readonly registry: RegistrySnapshot;
   readonly messages: readonly PushMessage[];
 
-  /** The service with this hostname visible from `namespace` (oldest wins when several define it). */
+  /**
+   * The service with this hostname as `namespace` sees it: `namespace`'s own definition when it is
+   * visible there, else the first visible one (Kubernetes first, then oldest).
+   */
   service(hostname: string, namespace: string): Service | undefined;
   sidecarScope(proxy: Proxy): SidecarScope;
-  /** Endpoints of `hostname:port`, filtered by subset labels when given. */
-  endpoints(hostname: string, port: number, subsetLabels?: Readonly<Record<string, string>>): readonly Endpoint[];
+  /** Endpoints of one port of `service` (its hostname in its namespace), filtered by subset labels when given. */
+  endpoints(service: Service, port: number, subsetLabels?: Readonly<Record<string, string>>): readonly Endpoint[];
   destinationRule(proxy: Proxy, hostname: string): DestinationRuleConfig | undefined;
   /**
    * VirtualServices bound to `gateway` (`mesh`, or `ns/name` of a Gateway) and visible to the proxy,

@@ -47,18 +47,26 @@ function timeOf(ts: string): number {
 }
 
 /**
- * Which source owns a hostname claimed by several: a Kubernetes Service over any ServiceEntry
- * (a ServiceEntry naming a Kubernetes host only decorates it, as in Istio); among ServiceEntries
- * the oldest (creationTimestamp), then namespace/name.
+ * Which source owns a hostname claimed by several in one namespace: a Kubernetes Service over any
+ * ServiceEntry (a ServiceEntry naming the Service's host only decorates it, as in Istio); among
+ * ServiceEntries the oldest (creationTimestamp), then name. Claims from different namespaces never
+ * compete: each namespace's is its own service, and visibility (`exportTo`) decides who sees which.
  */
 function ownerOrder(a: Source, b: Source): number {
   if (a.kind !== b.kind) return a.kind === 'kubernetes' ? -1 : 1;
   const ta = timeOf(a.creationTimestamp);
   const tb = timeOf(b.creationTimestamp);
   if (ta !== tb) return ta < tb ? -1 : 1;
-  const ka = `${a.namespace}/${a.name}`;
-  const kb = `${b.namespace}/${b.name}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+/** Key of one service: its hostname in its namespace (NUL cannot occur in either). */
+function serviceKey(hostname: string, namespace: string): string {
+  return `${hostname}\u0000${namespace}`;
+}
+
+function hostnameOf(key: string): string {
+  return key.slice(0, key.indexOf('\u0000'));
 }
 
 function deepFreeze<T>(o: T): T {
@@ -77,18 +85,21 @@ function deepFreeze<T>(o: T): T {
  * snapshots whose `version` increases with every change of services, endpoints or workloads, and
  * tells subscribers synchronously whether only endpoints changed or services did.
  *
- * Hostname conflicts: one Service per hostname; see `ownerOrder`. Istio keeps one per hostname and
- * namespace and picks by visibility; Meltemi's snapshot contract keys endpoints by hostname alone.
+ * Services are kept per hostname and namespace, as Istio keeps them: two namespaces' ServiceEntries
+ * for one host are two services with their own endpoints. Within a namespace one source owns a
+ * hostname; see `ownerOrder`.
  */
 export class ServiceRegistry {
   private readonly clusterDomain: string;
   private readonly sources = new Map<string, Source>();
   /** Namespace → keys of sources with a selector (those a workload change can affect). */
   private readonly selectingSources = new Map<string, Set<string>>();
+  /** Service key (hostname + namespace) → keys of the sources claiming it. */
   private readonly claims = new Map<string, Set<string>>();
-  /** Hostname → owning source key. */
+  /** Service key → owning source key. */
   private readonly owners = new Map<string, string>();
-  private readonly endpointsByHost = new Map<string, PortEndpoints>();
+  /** Service key → endpoints by service port. */
+  private readonly endpointsByService = new Map<string, PortEndpoints>();
   private readonly instances = new Map<string, WorkloadInstance>();
   private readonly instancesByNamespace = new Map<string, Set<string>>();
   private readonly handlers = new Set<RegistryChangeHandler>();
@@ -126,9 +137,7 @@ export class ServiceRegistry {
   snapshot(): RegistrySnapshot {
     if (this.current && this.current.version === this.version) return this.current;
     this.servicesView ??= Object.freeze(
-      [...this.owners.entries()]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([host, key]) => this.sources.get(key)!.services.find((s) => s.hostname === host)!),
+      [...this.owners.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((k) => this.ownedService(k)!),
     );
     this.workloadsView ??= Object.freeze(
       [...this.instances.values()]
@@ -136,12 +145,12 @@ export class ServiceRegistry {
         .sort((a, b) => (a.namespace !== b.namespace ? (a.namespace < b.namespace ? -1 : 1) : a.kind !== b.kind ? (a.kind < b.kind ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     );
     // Per-host maps are replaced, never mutated, so a shallow copy freezes this moment.
-    const endpoints = new Map(this.endpointsByHost);
+    const endpoints = new Map(this.endpointsByService);
     this.current = Object.freeze({
       version: this.version,
       services: this.servicesView,
       workloads: this.workloadsView,
-      endpoints: (hostname: string, servicePort: number) => endpoints.get(hostname)?.get(servicePort) ?? NO_ENDPOINTS,
+      endpoints: (hostname: string, servicePort: number, namespace: string) => endpoints.get(serviceKey(hostname, namespace))?.get(servicePort) ?? NO_ENDPOINTS,
     });
     return this.current;
   }
@@ -190,46 +199,47 @@ export class ServiceRegistry {
     return { ...sourceMeta(r, 'serviceentry'), services: servicesFromServiceEntry(r).map((s) => deepFreeze(s)), ...(selector ? { selector } : {}) };
   }
 
-  /** Replaces (or removes, when `next` is undefined) one source and recomputes the hostnames it touches. */
+  /** Replaces (or removes, when `next` is undefined) one source and recomputes the services it touches. */
   private applySource(key: string, next: Source | undefined): { services: boolean; hosts: Set<string>; workloads: boolean } {
     const prev = this.sources.get(key);
-    const touched = new Set<string>([...(prev?.services ?? []).map((s) => s.hostname), ...(next?.services ?? []).map((s) => s.hostname)]);
-    const before = new Map([...touched].map((h) => [h, this.ownedService(h)]));
+    const keysOf = (src: Source | undefined) => (src?.services ?? []).map((s) => serviceKey(s.hostname, src!.namespace));
+    const touched = new Set<string>([...keysOf(prev), ...keysOf(next)]);
+    const before = new Map([...touched].map((k) => [k, this.ownedService(k)]));
     if (prev?.selector) this.selectingSources.get(prev.namespace)?.delete(key);
-    for (const s of prev?.services ?? []) this.claims.get(s.hostname)?.delete(key);
+    for (const k of keysOf(prev)) this.claims.get(k)?.delete(key);
     if (next) {
       this.sources.set(key, next);
       if (next.selector) setOf(this.selectingSources, next.namespace).add(key);
-      for (const s of next.services) setOf(this.claims, s.hostname).add(key);
+      for (const k of keysOf(next)) setOf(this.claims, k).add(key);
     } else this.sources.delete(key);
 
     let servicesChanged = false;
     const hosts = new Set<string>();
-    for (const h of touched) {
-      const claimants = [...(this.claims.get(h) ?? [])].map((k) => this.sources.get(k)!);
+    for (const k of touched) {
+      const claimants = [...(this.claims.get(k) ?? [])].map((c) => this.sources.get(c)!);
       if (claimants.length === 0) {
-        this.claims.delete(h);
-        this.owners.delete(h);
-      } else this.owners.set(h, claimants.sort(ownerOrder)[0]!.key);
-      const after = this.ownedService(h);
-      if (!isDeepStrictEqual(before.get(h), after)) servicesChanged = true;
-      if (this.recomputeEndpoints(h)) hosts.add(h);
+        this.claims.delete(k);
+        this.owners.delete(k);
+      } else this.owners.set(k, claimants.sort(ownerOrder)[0]!.key);
+      if (!isDeepStrictEqual(before.get(k), this.ownedService(k))) servicesChanged = true;
+      if (this.recomputeEndpoints(k)) hosts.add(hostnameOf(k));
     }
     if (servicesChanged) this.servicesView = undefined;
     return { services: servicesChanged, hosts, workloads: false };
   }
 
-  private ownedService(hostname: string): Service | undefined {
-    const key = this.owners.get(hostname);
+  private ownedService(serviceKeyValue: string): Service | undefined {
+    const key = this.owners.get(serviceKeyValue);
+    const hostname = hostnameOf(serviceKeyValue);
     return key === undefined ? undefined : this.sources.get(key)?.services.find((s) => s.hostname === hostname);
   }
 
-  /** Recomputes the endpoints of a hostname from its owner; true when they changed. */
-  private recomputeEndpoints(hostname: string): boolean {
-    const before = this.endpointsByHost.get(hostname);
-    const key = this.owners.get(hostname);
+  /** Recomputes the endpoints of one service (hostname + namespace) from its owner; true when they changed. */
+  private recomputeEndpoints(serviceKeyValue: string): boolean {
+    const before = this.endpointsByService.get(serviceKeyValue);
+    const key = this.owners.get(serviceKeyValue);
     const source = key === undefined ? undefined : this.sources.get(key);
-    const service = source?.services.find((s) => s.hostname === hostname);
+    const service = this.ownedService(serviceKeyValue);
     let after: PortEndpoints | undefined;
     if (source && service) {
       const instances = this.instancesIn(service.namespace);
@@ -244,8 +254,8 @@ export class ServiceRegistry {
       for (const [p, l] of byPort) frozen.set(p, Object.freeze(l));
       if (frozen.size > 0) after = frozen;
     }
-    if (after) this.endpointsByHost.set(hostname, after);
-    else this.endpointsByHost.delete(hostname);
+    if (after) this.endpointsByService.set(serviceKeyValue, after);
+    else this.endpointsByService.delete(serviceKeyValue);
     return !isDeepStrictEqual(before === undefined ? undefined : mapEntries(before), after === undefined ? undefined : mapEntries(after));
   }
 
@@ -275,11 +285,15 @@ export class ServiceRegistry {
       if (!inst) continue;
       for (const sk of this.selectingSources.get(inst.namespace) ?? []) {
         const s = this.sources.get(sk)!;
-        if (selectorMatches(s.selector!, inst.labels)) for (const svc of s.services) if (this.owners.get(svc.hostname) === sk) affected.add(svc.hostname);
+        if (!selectorMatches(s.selector!, inst.labels)) continue;
+        for (const svc of s.services) {
+          const k = serviceKey(svc.hostname, s.namespace);
+          if (this.owners.get(k) === sk) affected.add(k);
+        }
       }
     }
     const hosts = new Set<string>();
-    for (const h of affected) if (this.recomputeEndpoints(h)) hosts.add(h);
+    for (const k of affected) if (this.recomputeEndpoints(k)) hosts.add(hostnameOf(k));
     return { services: false, hosts, workloads: true };
   }
 }

@@ -35,7 +35,7 @@ export interface Service {
   labels: Record<string, string>;
   /** ServiceEntry subjectAltNames (SANs to verify for ISTIO_MUTUAL / SIMPLE origination). */
   subjectAltNames: string[];
-  /** RFC 3339; oldest wins where two sources define one hostname. */
+  /** RFC 3339; oldest wins where two sources of one namespace define one hostname. */
   creationTimestamp?: string;
 }
 
@@ -82,8 +82,12 @@ export interface Workload {
 export interface RegistrySnapshot {
   /** Increases whenever services or endpoints change. */
   readonly version: number;
+  /**
+   * Services, sorted by hostname then namespace. One hostname may appear once per namespace (a
+   * ServiceEntry for the same host in two namespaces is two services, told apart by `exportTo`).
+   */
   readonly services: readonly Service[];
   readonly workloads: readonly Workload[];
-  /** Endpoints of one service port; [] when there are none. */
-  endpoints(hostname: string, servicePort: number): readonly Endpoint[];
+  /** Endpoints of one port of the service `hostname` defined in `namespace`; [] when there are none. */
+  endpoints(hostname: string, servicePort: number, namespace: string): readonly Endpoint[];
 }

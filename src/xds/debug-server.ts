@@ -59,7 +59,7 @@ function registryJson(snap: RegistrySnapshot): unknown {
     version: snap.version,
     services: snap.services.map((s) => ({
       ...s,
-      endpoints: Object.fromEntries(s.ports.map((p) => [String(p.port), snap.endpoints(s.hostname, p.port)])),
+      endpoints: Object.fromEntries(s.ports.map((p) => [String(p.port), snap.endpoints(s.hostname, p.port, s.namespace)])),
     })),
   };
 }

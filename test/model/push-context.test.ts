@@ -34,16 +34,17 @@ spec:
 test('endpoints(): subset labels filter the registry endpoints', () => {
   const { store, ips } = bookinfoMesh();
   const push = pushOf(store);
+  const reviews = push.service(REVIEWS, 'bookinfo')!;
   assert.deepEqual(
-    push.endpoints(REVIEWS, 9080).map((e) => e.address),
+    push.endpoints(reviews, 9080).map((e) => e.address),
     [ips['reviews-v1'], ips['reviews-v2'], ips['reviews-v3']],
   );
   assert.deepEqual(
-    push.endpoints(REVIEWS, 9080, { version: 'v2' }).map((e) => e.address),
+    push.endpoints(reviews, 9080, { version: 'v2' }).map((e) => e.address),
     [ips['reviews-v2']],
   );
-  assert.deepEqual(push.endpoints(REVIEWS, 9080, { version: 'v9' }), []);
-  assert.deepEqual(push.endpoints(REVIEWS, 1234), []);
+  assert.deepEqual(push.endpoints(reviews, 9080, { version: 'v9' }), []);
+  assert.deepEqual(push.endpoints(reviews, 1234), []);
 });
 
 test('inboundEndpoints(): the endpoints whose address is one of the proxy IPs', () => {

@@ -15,14 +15,14 @@ test('an endpoint-only push context shows the new endpoints and shares the scope
     const first = buildPushContext(store, registry.snapshot(), meshConfig(), 'p1');
     const productpage = proxy('bookinfo', { app: 'productpage', version: 'v1' });
     const scope = first.sidecarScope(productpage);
-    const before = first.endpoints(REVIEWS, 9080).length;
+    const before = first.endpoints(first.service(REVIEWS, 'bookinfo')!, 9080).length;
     const deployment = store.list({ kind: 'Deployment' }).find((d) => d.metadata.name === 'reviews-v3')!;
     store.apply(podFor(deployment, '10.1.7.7', { suffix: 'extra' }));
     const next = withEndpointsOf(first, registry.snapshot(), 'p2');
     assert.ok(next, 'services are unchanged, so the config view is reused');
     assert.equal(next.version, 'p2');
-    assert.equal(next.endpoints(REVIEWS, 9080).length, before + 1);
-    assert.equal(first.endpoints(REVIEWS, 9080).length, before, 'the previous push is immutable');
+    assert.equal(next.endpoints(next.service(REVIEWS, 'bookinfo')!, 9080).length, before + 1);
+    assert.equal(first.endpoints(first.service(REVIEWS, 'bookinfo')!, 9080).length, before, 'the previous push is immutable');
     assert.equal(next.sidecarScope(productpage), scope);
     assert.equal(next.mesh, first.mesh);
   } finally {

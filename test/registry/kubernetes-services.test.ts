@@ -27,7 +27,7 @@ test('Bookinfo: one STATIC mesh-internal service per Kubernetes Service, HTTP po
 
 test('Bookinfo: reviews has one endpoint per running pod, with its version label, service account and sidecar', () => {
   const { store, ips } = bookinfoMesh();
-  const eps = new ServiceRegistry(store).snapshot().endpoints(REVIEWS, 9080);
+  const eps = new ServiceRegistry(store).snapshot().endpoints(REVIEWS, 9080, 'bookinfo');
   assert.deepEqual(
     eps.map((e) => [e.address, e.port, e.labels.version, e.workloadName]),
     [
@@ -45,7 +45,7 @@ test('Bookinfo: reviews has one endpoint per running pod, with its version label
     assert.equal(e.weight, 1);
     assert.equal(e.namespace, 'bookinfo');
   }
-  assert.deepEqual(new ServiceRegistry(store).snapshot().endpoints(REVIEWS, 9999), []);
+  assert.deepEqual(new ServiceRegistry(store).snapshot().endpoints(REVIEWS, 9999, 'bookinfo'), []);
 });
 
 test('Deployments give no endpoints: a Service over a Deployment without running pods has none', () => {
@@ -53,7 +53,7 @@ test('Deployments give no endpoints: a Service over a Deployment without running
   applyFile(store, 'examples/bookinfo/platform.yaml', BOOKINFO_NAMESPACE);
   const snap = new ServiceRegistry(store).snapshot();
   assert.equal(snap.services.length, 4);
-  assert.deepEqual(snap.endpoints(REVIEWS, 9080), []);
+  assert.deepEqual(snap.endpoints(REVIEWS, 9080, 'bookinfo'), []);
   assert.deepEqual(snap.workloads, []);
 });
 
@@ -127,14 +127,14 @@ test('a headless Service resolves NONE (original destination) but still lists it
   assert.equal(db.resolution, 'NONE');
   assert.deepEqual(db.addresses, []);
   assert.deepEqual(
-    snap.endpoints(db.hostname, 5432).map((e) => e.address),
+    snap.endpoints(db.hostname, 5432, 'shop').map((e) => e.address),
     ['10.0.0.7'],
   );
   const legacy = snap.services.find((s) => s.hostname === 'legacy.shop.svc.cluster.local')!;
   assert.equal(legacy.resolution, 'DNS');
   assert.equal(legacy.location, 'MESH_EXTERNAL');
   assert.deepEqual(
-    snap.endpoints(legacy.hostname, 443).map((e) => [e.address, e.port, e.sidecar]),
+    snap.endpoints(legacy.hostname, 443, 'shop').map((e) => [e.address, e.port, e.sidecar]),
     [['legacy.example.com', 443, false]],
   );
 });
@@ -152,11 +152,11 @@ test('a named targetPort is looked up in the pod containers; a pod without that 
   const snap = new ServiceRegistry(store).snapshot();
   const host = 'web.shop.svc.cluster.local';
   assert.deepEqual(
-    snap.endpoints(host, 80).map((e) => [e.address, e.port]),
+    snap.endpoints(host, 80, 'shop').map((e) => [e.address, e.port]),
     [['10.0.0.1', 8080]],
   );
   assert.deepEqual(
-    snap.endpoints(host, 9090).map((e) => [e.address, e.port]),
+    snap.endpoints(host, 9090, 'shop').map((e) => [e.address, e.port]),
     [
       ['10.0.0.1', 19090],
       ['10.0.0.2', 19090],
@@ -164,7 +164,7 @@ test('a named targetPort is looked up in the pod containers; a pod without that 
     'a numeric targetPort applies to every pod',
   );
   assert.deepEqual(
-    snap.endpoints(host, 27017).map((e) => e.port),
+    snap.endpoints(host, 27017, 'shop').map((e) => e.port),
     [27017, 27017],
     'no targetPort: the service port',
   );
@@ -187,7 +187,7 @@ test('readiness: Ready=False is unhealthy; no conditions count as ready only whe
   );
   const snap = new ServiceRegistry(store).snapshot();
   assert.deepEqual(
-    snap.endpoints('web.shop.svc.cluster.local', 9090).map((e) => [e.workloadName, e.healthy]),
+    snap.endpoints('web.shop.svc.cluster.local', 9090, 'shop').map((e) => [e.workloadName, e.healthy]),
     [
       ['ready', true],
       ['not-ready', false],
@@ -215,7 +215,7 @@ spec:
 ${pod('peer-0', { app: 'peer' }, { phase: 'Running', podIP: '10.0.0.9', conditions: [{ type: 'Ready', status: 'False' }] })}`,
   );
   assert.deepEqual(
-    new ServiceRegistry(store).snapshot().endpoints('peers.shop.svc.cluster.local', 7000).map((e) => e.healthy),
+    new ServiceRegistry(store).snapshot().endpoints('peers.shop.svc.cluster.local', 7000, 'shop').map((e) => e.healthy),
     [true],
   );
 });
@@ -231,7 +231,7 @@ test('sidecar: the tlsMode label decides, else the injector status annotation; a
     ['tls-istio', { 'security.istio.io/tlsMode': 'istio' }, {}, true],
   ];
   applyYaml(store, [SERVICES, ...cases.map(([name, labels, annotations], i) => pod(name, { app: 'web', ...labels }, { ...READY, podIP: `10.0.1.${i + 1}` }, { annotations }))].join('\n---\n'));
-  const eps = new ServiceRegistry(store).snapshot().endpoints('web.shop.svc.cluster.local', 9090);
+  const eps = new ServiceRegistry(store).snapshot().endpoints('web.shop.svc.cluster.local', 9090, 'shop');
   assert.deepEqual(
     Object.fromEntries(eps.map((e) => [e.workloadName, e.sidecar])),
     Object.fromEntries(cases.map(([name, , , sidecar]) => [name, sidecar])),
@@ -252,7 +252,7 @@ test('identity and locality: serviceAccountName (default "default"); region/zone
       pod('d', { app: 'web' }, { ...READY, podIP: '10.0.0.4' }),
     ].join('\n---\n'),
   );
-  const eps = new ServiceRegistry(store).snapshot().endpoints('web.shop.svc.cluster.local', 9090);
+  const eps = new ServiceRegistry(store).snapshot().endpoints('web.shop.svc.cluster.local', 9090, 'shop');
   assert.deepEqual(
     eps.map((e) => [e.workloadName, e.serviceAccount, e.locality]),
     [
@@ -276,8 +276,8 @@ test('a Service selects pods of its own namespace only, and a selector-less Serv
     ].join('\n---\n'),
   );
   const snap = new ServiceRegistry(store).snapshot();
-  assert.deepEqual(snap.endpoints('web.shop.svc.cluster.local', 9090), []);
-  assert.deepEqual(snap.endpoints('manual.shop.svc.cluster.local', 80), []);
+  assert.deepEqual(snap.endpoints('web.shop.svc.cluster.local', 9090, 'shop'), []);
+  assert.deepEqual(snap.endpoints('manual.shop.svc.cluster.local', 80, 'shop'), []);
   assert.equal(snap.workloads.length, 2, 'both pods are still workloads');
 });
 
@@ -288,7 +288,7 @@ test('snapshots and everything in them are frozen', () => {
   assert.ok(Object.isFrozen(snap.services));
   assert.ok(Object.isFrozen(snap.services[0]));
   assert.ok(Object.isFrozen(snap.services[0]!.ports));
-  assert.ok(Object.isFrozen(snap.endpoints(REVIEWS, 9080)));
-  assert.ok(Object.isFrozen(snap.endpoints(REVIEWS, 9080)[0]));
+  assert.ok(Object.isFrozen(snap.endpoints(REVIEWS, 9080, 'bookinfo')));
+  assert.ok(Object.isFrozen(snap.endpoints(REVIEWS, 9080, 'bookinfo')[0]));
   assert.ok(Object.isFrozen(snap.workloads[0]));
 });

@@ -37,7 +37,7 @@ test('a pod turning unready re-emits only its own service hostname, as an endpoi
   assert.equal(e.version, after.version);
   assert.ok(after.version > before.version);
   assert.deepEqual(
-    after.endpoints(REVIEWS, 9080).map((x) => [x.labels.version, x.healthy]),
+    after.endpoints(REVIEWS, 9080, 'bookinfo').map((x) => [x.labels.version, x.healthy]),
     [
       ['v1', true],
       ['v2', false],
@@ -46,7 +46,7 @@ test('a pod turning unready re-emits only its own service hostname, as an endpoi
   );
   assert.equal(after.services, before.services, 'services did not change, so the same frozen list is shared');
   assert.deepEqual(
-    before.endpoints(REVIEWS, 9080).map((x) => x.healthy),
+    before.endpoints(REVIEWS, 9080, 'bookinfo').map((x) => x.healthy),
     [true, true, true],
     'an earlier snapshot never changes',
   );
@@ -64,9 +64,9 @@ test('a pod whose labels move it between services re-emits both hostnames', () =
   assert.equal(e.kind, 'endpoints');
   assert.deepEqual(e.kind === 'endpoints' ? [...e.hostnames].sort() : [], ['details.bookinfo.svc.cluster.local', 'ratings.bookinfo.svc.cluster.local']);
   const snap = reg.snapshot();
-  assert.deepEqual(snap.endpoints('ratings.bookinfo.svc.cluster.local', 9080), []);
+  assert.deepEqual(snap.endpoints('ratings.bookinfo.svc.cluster.local', 9080, 'bookinfo'), []);
   assert.deepEqual(
-    snap.endpoints('details.bookinfo.svc.cluster.local', 9080).map((x) => x.labels.version),
+    snap.endpoints('details.bookinfo.svc.cluster.local', 9080, 'bookinfo').map((x) => x.labels.version),
     ['v1', 'v9'],
   );
 });
@@ -77,10 +77,10 @@ test('deleting and re-adding a pod are endpoint changes of its service', () => {
   const events = record(reg);
   const pod = podOf(store, 'details-v1-abc12');
   store.delete({ group: '', kind: 'Pod', namespace: 'bookinfo', name: pod.metadata.name! });
-  assert.deepEqual(reg.snapshot().endpoints('details.bookinfo.svc.cluster.local', 9080), []);
+  assert.deepEqual(reg.snapshot().endpoints('details.bookinfo.svc.cluster.local', 9080, 'bookinfo'), []);
   delete pod.metadata.resourceVersion;
   store.apply(pod);
-  assert.equal(reg.snapshot().endpoints('details.bookinfo.svc.cluster.local', 9080).length, 1);
+  assert.equal(reg.snapshot().endpoints('details.bookinfo.svc.cluster.local', 9080, 'bookinfo').length, 1);
   assert.deepEqual(
     events.map((e) => (e.kind === 'endpoints' ? [e.kind, ...e.hostnames] : [e.kind])),
     [
@@ -105,7 +105,7 @@ test('changing a Service definition (a port) is a services change; adding and de
     reg.snapshot().services.find((s) => s.hostname === REVIEWS)!.ports.map((p) => p.port),
     [9080, 9090],
   );
-  assert.equal(reg.snapshot().endpoints(REVIEWS, 9090).length, 3, 'the new port has the same pods');
+  assert.equal(reg.snapshot().endpoints(REVIEWS, 9090, 'bookinfo').length, 3, 'the new port has the same pods');
 
   applyYaml(store, 'apiVersion: v1\nkind: Service\nmetadata: {name: extra, namespace: bookinfo}\nspec:\n  selector: {app: extra}\n  ports: [{name: http, port: 80}]');
   store.delete({ group: '', kind: 'Service', namespace: 'bookinfo', name: 'extra' });
@@ -125,7 +125,7 @@ test('a Service whose selector changes but whose definition does not is an endpo
   assert.equal(events.length, 1);
   assert.equal(events[0]!.kind, 'endpoints');
   assert.deepEqual(
-    reg.snapshot().endpoints(REVIEWS, 9080).map((e) => e.labels.version),
+    reg.snapshot().endpoints(REVIEWS, 9080, 'bookinfo').map((e) => e.labels.version),
     ['v3'],
   );
 });
@@ -183,7 +183,7 @@ spec:
     [['endpoints', 'vm.shop.internal']],
   );
   assert.deepEqual(
-    reg.snapshot().endpoints('vm.shop.internal', 80).map((e) => e.address),
+    reg.snapshot().endpoints('vm.shop.internal', 80, 'shop').map((e) => e.address),
     ['10.3.0.1'],
   );
 });
@@ -222,7 +222,7 @@ test('close() stops following the store', () => {
   store.delete({ group: '', kind: 'Pod', namespace: 'bookinfo', name: 'details-v1-abc12' });
   assert.deepEqual(events, []);
   assert.equal(reg.snapshot().version, v);
-  assert.equal(reg.snapshot().endpoints('details.bookinfo.svc.cluster.local', 9080).length, 1);
+  assert.equal(reg.snapshot().endpoints('details.bookinfo.svc.cluster.local', 9080, 'bookinfo').length, 1);
 });
 
 test('a subscriber that throws does not keep the others from hearing about the change', () => {

@@ -53,14 +53,14 @@ test('STATIC: one endpoint per listed endpoint and port; the ports map renames b
     ],
   );
   assert.deepEqual(
-    snap.endpoints(s.hostname, 443).map((e) => [e.address, e.port, e.weight, e.serviceAccount, e.locality, e.sidecar, e.labels.version]),
+    snap.endpoints(s.hostname, 443, s.namespace).map((e) => [e.address, e.port, e.weight, e.serviceAccount, e.locality, e.sidecar, e.labels.version]),
     [
       ['10.5.0.1', 8443, 3, 'payments', 'eu/eu-1/a', true, 'v1'],
       ['10.5.0.2', 443, 1, '', '', false, 'v2'],
     ],
   );
   assert.deepEqual(
-    snap.endpoints(s.hostname, 8080).map((e) => [e.address, e.port]),
+    snap.endpoints(s.hostname, 8080, s.namespace).map((e) => [e.address, e.port]),
     [
       ['10.5.0.1', 8080],
       ['10.5.0.2', 8080],
@@ -103,7 +103,7 @@ spec:
   for (const host of ['api.example.com', 'www.example.org']) {
     for (const port of [443, 80]) {
       assert.deepEqual(
-        snap.endpoints(host, port).map((e) => [e.address, e.port, e.sidecar, e.healthy]),
+        snap.endpoints(host, port, 'shop').map((e) => [e.address, e.port, e.sidecar, e.healthy]),
         [[host, port, false, true]],
       );
     }
@@ -126,7 +126,7 @@ spec:
   const snap = new ServiceRegistry(store).snapshot();
   assert.equal(snap.services[0]!.hostname, '*.googleapis.com');
   assert.equal(snap.services[0]!.resolution, 'NONE');
-  assert.deepEqual(snap.endpoints('*.googleapis.com', 443), []);
+  assert.deepEqual(snap.endpoints('*.googleapis.com', 443, 'shop'), []);
 });
 
 test('workloadSelector selects Pods and WorkloadEntries of the ServiceEntry namespace, ports by name', () => {
@@ -178,14 +178,14 @@ status: {phase: Running, podIP: 10.7.0.4}
   const snap = new ServiceRegistry(store).snapshot();
   const host = 'legacy.shop.internal';
   assert.deepEqual(
-    snap.endpoints(host, 80).map((e) => [e.workloadName, e.address, e.port, e.weight, e.sidecar, e.healthy, e.serviceAccount]),
+    snap.endpoints(host, 80, 'shop').map((e) => [e.workloadName, e.address, e.port, e.weight, e.sidecar, e.healthy, e.serviceAccount]),
     [
       ['vm-1', '10.7.0.1', 8080, 5, true, true, 'legacy'],
       ['legacy-pod', '10.7.0.3', 80, 1, true, false, 'default'],
     ],
   );
   assert.deepEqual(
-    snap.endpoints(host, 9000).map((e) => [e.workloadName, e.port]),
+    snap.endpoints(host, 9000, 'shop').map((e) => [e.workloadName, e.port]),
     [
       ['vm-1', 9000],
       ['legacy-pod', 19000],
@@ -218,18 +218,18 @@ spec:
   const snap = reg.snapshot();
   assert.equal(snap.services.length, 1);
   assert.equal(snap.services[0]!.origin, 'kubernetes');
-  assert.deepEqual(snap.endpoints('web.shop.svc.cluster.local', 80), [], 'the ServiceEntry endpoints do not leak into the Service');
+  assert.deepEqual(snap.endpoints('web.shop.svc.cluster.local', 80, 'shop'), [], 'the ServiceEntry endpoints do not leak into the Service');
 
   store.delete({ group: '', kind: 'Service', namespace: 'shop', name: 'web' });
   const after = reg.snapshot();
   assert.equal(after.services[0]!.origin, 'serviceentry', 'with the Service gone, the ServiceEntry takes the host');
   assert.deepEqual(
-    after.endpoints('web.shop.svc.cluster.local', 80).map((e) => e.address),
+    after.endpoints('web.shop.svc.cluster.local', 80, 'shop').map((e) => e.address),
     ['10.99.0.1'],
   );
 });
 
-test('among ServiceEntries for one host the oldest wins, then namespace/name', () => {
+test('ServiceEntries for one host in two namespaces are two services, each with its own endpoints', () => {
   const se = (name: string, ns: string, ts: string, ip: string) => `apiVersion: networking.istio.io/v1beta1
 kind: ServiceEntry
 metadata: {name: ${name}, namespace: ${ns}, creationTimestamp: "${ts}"}
@@ -241,14 +241,54 @@ spec:
   const store = tickingStore();
   applyYaml(store, [se('newer', 'a', '2022-01-01T00:00:00Z', '10.0.0.1'), se('older', 'z', '2021-01-01T00:00:00Z', '10.0.0.2')].join('\n---\n'));
   const reg = new ServiceRegistry(store);
-  assert.equal(reg.snapshot().services[0]!.sourceName, 'older');
+  const snap = reg.snapshot();
   assert.deepEqual(
-    reg.snapshot().endpoints('db.example.com', 5432).map((e) => e.address),
+    snap.services.map((s) => [s.hostname, s.namespace, s.sourceName]),
+    [
+      ['db.example.com', 'a', 'newer'],
+      ['db.example.com', 'z', 'older'],
+    ],
+  );
+  assert.deepEqual(
+    snap.endpoints('db.example.com', 5432, 'a').map((e) => e.address),
+    ['10.0.0.1'],
+  );
+  assert.deepEqual(
+    snap.endpoints('db.example.com', 5432, 'z').map((e) => e.address),
+    ['10.0.0.2'],
+  );
+
+  store.delete({ group: 'networking.istio.io', kind: 'ServiceEntry', namespace: 'a', name: 'newer' });
+  assert.deepEqual(
+    reg.snapshot().services.map((s) => s.namespace),
+    ['z'],
+    "removing one namespace's entry leaves the other's",
+  );
+  assert.deepEqual(reg.snapshot().endpoints('db.example.com', 5432, 'a'), []);
+});
+
+test('within one namespace, the oldest ServiceEntry for a host owns it, then the name decides', () => {
+  const se = (name: string, ts: string, ip: string) => `apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: {name: ${name}, namespace: shop, creationTimestamp: "${ts}"}
+spec:
+  hosts: [db.example.com]
+  resolution: STATIC
+  endpoints: [{address: ${ip}}]
+  ports: [{number: 5432, name: tcp, protocol: TCP}]`;
+  const store = tickingStore();
+  applyYaml(store, [se('newer', '2022-01-01T00:00:00Z', '10.0.0.1'), se('older', '2021-01-01T00:00:00Z', '10.0.0.2')].join('\n---\n'));
+  const reg = new ServiceRegistry(store);
+  assert.deepEqual(
+    reg.snapshot().services.map((s) => s.sourceName),
+    ['older'],
+  );
+  assert.deepEqual(
+    reg.snapshot().endpoints('db.example.com', 5432, 'shop').map((e) => e.address),
     ['10.0.0.2'],
   );
 
   const tie = tickingStore();
-  applyYaml(tie, [se('b', 'ns2', '2021-01-01T00:00:00Z', '10.0.0.1'), se('b', 'ns1', '2021-01-01T00:00:00Z', '10.0.0.2'), se('a', 'ns2', '2021-01-01T00:00:00Z', '10.0.0.3')].join('\n---\n'));
-  const owner = new ServiceRegistry(tie).snapshot().services[0]!;
-  assert.deepEqual([owner.namespace, owner.sourceName], ['ns1', 'b'], 'equal times: namespace/name decides');
+  applyYaml(tie, [se('b', '2021-01-01T00:00:00Z', '10.0.0.1'), se('a', '2021-01-01T00:00:00Z', '10.0.0.3')].join('\n---\n'));
+  assert.equal(new ServiceRegistry(tie).snapshot().services[0]!.sourceName, 'a', 'equal times: the name decides');
 });

@@ -47,12 +47,12 @@ test('a Kubernetes Service selects WorkloadEntries of its namespace; a named tar
   const snap = new ServiceRegistry(store).snapshot();
   const host = 'details.bookinfo.svc.cluster.local';
   assert.deepEqual(
-    snap.endpoints(host, 9080).map((e) => [e.workloadName, e.address, e.port, e.weight, e.locality, e.serviceAccount, e.sidecar, e.healthy]),
+    snap.endpoints(host, 9080, 'bookinfo').map((e) => [e.workloadName, e.address, e.port, e.weight, e.locality, e.serviceAccount, e.sidecar, e.healthy]),
     [['details-vm', '10.8.0.1', 8080, 2, 'us-east/us-east-1a/', 'details-legacy', true, true]],
     'the entry without an http-api port is skipped for this port',
   );
   assert.deepEqual(
-    snap.endpoints(host, 9901).map((e) => [e.workloadName, e.port, e.sidecar]),
+    snap.endpoints(host, 9901, 'bookinfo').map((e) => [e.workloadName, e.port, e.sidecar]),
     [
       ['details-vm', 19901, true],
       ['details-vm-no-port', 19901, false],

@@ -82,7 +82,7 @@ export const CODES = {
   ServiceEntryHostShadowed: {
     code: 'MLT0107',
     level: 'Warning',
-    summary: 'Two ServiceEntries declare the same host; Meltemi serves one service per hostname (the oldest entry\'s), so the other\'s ports and endpoints for that host are not served, even in its own namespace.',
+    summary: 'Two ServiceEntries of one namespace declare the same host; the namespace gets one service per hostname (the oldest entry\'s), so the other\'s ports and endpoints for that host are not served. Entries of different namespaces are separate services.',
   },
   PlaintextBypassesIdentityDeny: {
     code: 'MLT0108',

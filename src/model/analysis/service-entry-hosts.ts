@@ -1,4 +1,4 @@
-// MLT0107: a ServiceEntry host that another ServiceEntry already declares, so this one is not served.
+// MLT0107: a ServiceEntry host that another ServiceEntry of the same namespace already declares, so this one is not served.
 import { asArray, asObject } from '../../api/diagnostics.js';
 import type { Resource } from '../../api/kind.js';
 import type { AnalysisContext } from './context.js';
@@ -11,27 +11,28 @@ function createdAt(r: Resource): number {
 }
 
 /**
- * Meltemi's registry serves one service per hostname: among ServiceEntries declaring the same host,
- * the oldest (then namespace/name) owns it, and the others' ports and endpoints for that host are
- * not served — even when they live in other namespaces and export only to themselves, where Istio
- * would keep one per namespace. Each losing entry is reported on the host it loses. (A ServiceEntry
- * for a Kubernetes Service's host decorates that Service and is not reported.)
+ * The registry keeps one service per hostname and namespace: among ServiceEntries of one namespace
+ * declaring the same host, the oldest (then by name) owns it, and the others' ports and endpoints
+ * for that host are not served. Entries of different namespaces are separate services (exportTo
+ * decides who sees which) and are not reported. Each losing entry is reported on the host it loses.
+ * (A ServiceEntry for a Kubernetes Service's host decorates that Service and is not reported.)
  */
 export function analyzeServiceEntryHosts(ctx: AnalysisContext): AnalysisMessage[] {
   const claims = new Map<string, Array<{ se: Resource; index: number }>>();
   for (const se of ctx.ofKind('networking.istio.io', 'ServiceEntry')) {
     asArray(asObject(se.spec)?.hosts).forEach((h, index) => {
-      if (typeof h !== 'string' || h.startsWith('*')) return;
-      const key = h.toLowerCase();
+      if (typeof h !== 'string') return;
+      const key = `${ctx.namespaceOf(se)}/${h.toLowerCase()}`;
       const list = claims.get(key);
       if (list) list.push({ se, index });
       else claims.set(key, [{ se, index }]);
     });
   }
   const out: AnalysisMessage[] = [];
-  for (const [host, list] of claims) {
+  for (const [key, list] of claims) {
     if (list.length < 2) continue;
-    const order = (x: { se: Resource }) => [createdAt(x.se), `${ctx.namespaceOf(x.se)}/${ctx.nameOf(x.se)}`] as const;
+    const host = key.slice(key.indexOf('/') + 1);
+    const order = (x: { se: Resource }) => [createdAt(x.se), ctx.nameOf(x.se)] as const;
     const sorted = [...list].sort((a, b) => {
       const [ta, ka] = order(a);
       const [tb, kb] = order(b);

@@ -88,8 +88,11 @@ class ConfigView {
   readonly requestAuthn: RequestAuthenticationIndex;
   readonly secrets: SecretIndex;
   readonly jwks: JwksSnapshot;
-  /** The registry's services by hostname; when a snapshot holds several, the oldest (Kubernetes first) wins. */
-  readonly byHostname = new Map<string, { service: Service; visibility: Visibility }>();
+  /**
+   * The registry's services by hostname, one per namespace that defines it, in precedence order
+   * (Kubernetes first, then oldest): who a namespace gets when it sees several is `pick`'s choice.
+   */
+  readonly byHostname = new Map<string, Array<{ service: Service; visibility: Visibility }>>();
   readonly visibleByNamespace = new Map<string, readonly Service[]>();
   readonly scopes = new Map<string, ScopeState>();
   readonly scopeByProxy = new WeakMap<Proxy, { key: string; state: ScopeState }>();
@@ -97,7 +100,12 @@ class ConfigView {
   readonly scopeInputs: ScopeInputs;
 
   constructor(configs: PushConfigs, services: readonly Service[], mesh: MeshConfig) {
-    for (const s of [...services].sort(servicePrecedence)) if (!this.byHostname.has(s.hostname)) this.byHostname.set(s.hostname, { service: s, visibility: visibilityOf(s.exportTo, s.namespace) });
+    for (const s of [...services].sort(servicePrecedence)) {
+      const entries = this.byHostname.get(s.hostname) ?? [];
+      // A registry other than ServiceRegistry may hand one namespace's hostname twice: the first counts.
+      if (!entries.some((e) => e.service.namespace === s.namespace)) entries.push({ service: s, visibility: visibilityOf(s.exportTo, s.namespace) });
+      this.byHostname.set(s.hostname, entries);
+    }
     this.vs = new VirtualServiceIndex(configs.virtualServices, mesh.clusterDomain);
     this.dr = new DestinationRuleIndex(configs.destinationRules, mesh.rootNamespace, mesh.clusterDomain);
     this.gw = new GatewayIndex(configs.gateways);
@@ -115,16 +123,40 @@ class ConfigView {
     };
   }
 
-  /** Services exported to `namespace`, sorted by hostname. */
+  /**
+   * The service `hostname` as `namespace` sees it: its own namespace's definition when that is
+   * visible to it, else the first visible one in precedence order (Istio 1.8+ prefers the
+   * namespace-local service; 1.6 let the last one listed win, which depended on listing order).
+   */
+  pick(hostname: string, namespace: string): Service | undefined {
+    const entries = this.byHostname.get(hostname);
+    if (!entries) return undefined;
+    let first: Service | undefined;
+    for (const e of entries) {
+      if (!isVisible(e.visibility, namespace)) continue;
+      if (e.service.namespace === namespace) return e.service;
+      first ??= e.service;
+    }
+    return first;
+  }
+
+  /**
+   * Every service exported to `namespace`, sorted by hostname; where several namespaces define one
+   * hostname, all visible ones are listed, the one `pick` prefers first (a Sidecar's `ns/host`
+   * import may choose another).
+   */
   visibleServices(namespace: string): readonly Service[] {
     let out = this.visibleByNamespace.get(namespace);
     if (!out) {
-      out = Object.freeze(
-        [...this.byHostname.values()]
-          .filter((e) => isVisible(e.visibility, namespace))
-          .map((e) => e.service)
-          .sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0)),
-      );
+      const list: Service[] = [];
+      const hostnames = [...this.byHostname.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const h of hostnames) {
+        const preferred = this.pick(h, namespace);
+        if (!preferred) continue;
+        list.push(preferred);
+        for (const e of this.byHostname.get(h)!) if (e.service !== preferred && isVisible(e.visibility, namespace)) list.push(e.service);
+      }
+      out = Object.freeze(list);
       this.visibleByNamespace.set(namespace, out);
     }
     return out;
@@ -173,18 +205,17 @@ class PushContextImpl implements PushContext {
   }
 
   service(hostname: string, namespace: string): Service | undefined {
-    const entry = this.view.byHostname.get(hostname.toLowerCase());
-    return entry && isVisible(entry.visibility, namespace) ? entry.service : undefined;
+    return this.view.pick(hostname.toLowerCase(), namespace);
   }
 
   sidecarScope(proxy: Proxy): SidecarScope {
     return this.view.scopeState(proxy).state.scope;
   }
 
-  endpoints(hostname: string, port: number, subsetLabels?: Readonly<Record<string, string>>): readonly Endpoint[] {
-    const all = this.registry.endpoints(hostname, port);
+  endpoints(service: Service, port: number, subsetLabels?: Readonly<Record<string, string>>): readonly Endpoint[] {
+    const all = this.registry.endpoints(service.hostname, port, service.namespace);
     if (!subsetLabels || Object.keys(subsetLabels).length === 0) return all;
-    const key = `${hostname}\u0000${port}\u0000${labelsKey(subsetLabels)}`;
+    const key = `${service.hostname}\u0000${service.namespace}\u0000${port}\u0000${labelsKey(subsetLabels)}`;
     let out = this.subsetCache.get(key);
     if (!out) {
       out = Object.freeze(all.filter((e) => selectorMatches(subsetLabels, e.labels)));
@@ -195,9 +226,10 @@ class PushContextImpl implements PushContext {
 
   destinationRule(proxy: Proxy, hostname: string): DestinationRuleConfig | undefined {
     const h = hostname.toLowerCase();
-    // The service's namespace decides step 2 of the lookup; like Istio, it is taken even when the
-    // service is not exported to the proxy (the rule's own exportTo still has to admit the proxy).
-    const serviceNamespace = this.view.byHostname.get(h)?.service.namespace ?? '';
+    // The service's namespace decides step 2 of the lookup: the definition the proxy sees, else (like
+    // Istio) the first one even when it is not exported to the proxy (the rule's own exportTo still
+    // has to admit the proxy).
+    const serviceNamespace = (this.view.pick(h, proxy.namespace) ?? this.view.byHostname.get(h)?.[0]?.service)?.namespace ?? '';
     return this.view.dr.lookup(proxy.namespace, h, serviceNamespace);
   }
 
@@ -254,9 +286,9 @@ class PushContextImpl implements PushContext {
   private addressIndex(): ReadonlyMap<string, readonly Endpoint[]> {
     if (this.lazy.inboundByAddress) return this.lazy.inboundByAddress;
     const index = new Map<string, Endpoint[]>();
-    for (const { service } of this.view.byHostname.values()) {
+    for (const { service } of [...this.view.byHostname.values()].flat()) {
       for (const p of service.ports) {
-        for (const e of this.registry.endpoints(service.hostname, p.port)) {
+        for (const e of this.registry.endpoints(service.hostname, p.port, service.namespace)) {
           const list = index.get(e.address) ?? [];
           list.push(e);
           index.set(e.address, list);
@@ -269,8 +301,8 @@ class PushContextImpl implements PushContext {
 }
 
 /**
- * Kubernetes Services before ServiceEntries, then oldest first: which service owns a hostname when a
- * snapshot holds several (the ServiceRegistry already resolves this; other registries may not).
+ * Kubernetes Services before ServiceEntries, then oldest first: the order in which the definitions
+ * of one hostname by several namespaces are offered to a namespace that sees more than one.
  */
 function servicePrecedence(a: Service, b: Service): number {
   if (a.origin !== b.origin) return a.origin === 'kubernetes' ? -1 : 1;

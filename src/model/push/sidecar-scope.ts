@@ -52,7 +52,10 @@ export class SidecarIndex {
 /** What scope construction reads from the rest of the push. */
 export interface ScopeInputs {
   mesh: MeshConfig;
-  /** Services exported to `namespace`, sorted by hostname. */
+  /**
+   * Services exported to `namespace`, sorted by hostname; a hostname several namespaces define is
+   * listed once per visible definition, the one the namespace prefers first.
+   */
   visibleServices(namespace: string): readonly Service[];
   /** Mesh-bound VirtualServices exported to `namespace`, oldest first. */
   meshVirtualServices(namespace: string): readonly VirtualServiceConfig[];
@@ -61,9 +64,15 @@ export interface ScopeInputs {
 /** The mesh default for a namespace: every exported service, every exported mesh VirtualService, the mesh outbound policy. */
 export function defaultScope(namespace: string, inputs: ScopeInputs): ScopeState {
   return {
-    scope: Object.freeze({ services: inputs.visibleServices(namespace), outboundTrafficPolicy: inputs.mesh.outboundTrafficPolicy }),
+    scope: Object.freeze({ services: preferredPerHostname(inputs.visibleServices(namespace)), outboundTrafficPolicy: inputs.mesh.outboundTrafficPolicy }),
     meshVirtualServices: inputs.meshVirtualServices(namespace),
   };
+}
+
+/** The first service of each hostname (`visibleServices` lists the preferred definition first). */
+function preferredPerHostname(services: readonly Service[]): readonly Service[] {
+  const out = services.filter((s, i) => i === 0 || services[i - 1]!.hostname !== s.hostname);
+  return out.length === services.length ? services : Object.freeze(out);
 }
 
 /** Egress `hosts` grouped by namespace: `.` becomes the Sidecar's namespace; `*` any; `~` matches no namespace. */
@@ -150,7 +159,7 @@ export function sidecarScope(namespace: string, sidecar: TypedConfig<SidecarSpec
     const listenerVs = visibleVs.filter((vs) => anyHostImported(imported, vs.namespace, vs.hosts));
     for (const vs of listenerVs) vsImported.add(vs);
     // Explicitly imported services take priority; these only fill in the rest.
-    const byHost = new Map(visible.map((s) => [s.hostname, s]));
+    const byHost = new Map(preferredPerHostname(visible).map((s) => [s.hostname, s]));
     for (const vs of listenerVs) {
       for (const h of destinationHosts(vs, inputs.mesh.clusterDomain)) {
         const s = byHost.get(h);

@@ -74,7 +74,7 @@ function outboundClusterFor(inp: OutboundInput): Msg | undefined {
   if (lb.type === 'EDS') cluster.edsClusterConfig = { serviceName: name, edsConfig: adsConfigSource() };
   if (lb.type === 'STRICT_DNS') {
     const labels = subset === '' ? undefined : subsetLabels(inp.rule?.spec, subset);
-    const endpoints = push.endpoints(service.hostname, port.port, labels);
+    const endpoints = push.endpoints(service, port.port, labels);
     if (endpoints.length === 0) return undefined;
     Object.assign(cluster, {
       dnsLookupFamily: 'V4_ONLY',

@@ -1,6 +1,7 @@
 // EDS: ClusterLoadAssignments of a proxy's EDS clusters, endpoints filtered by subset labels and grouped by locality.
 import type { PushContext } from '../../model/push-context.js';
 import type { Proxy } from '../../model/proxy.js';
+import type { Service } from '../../registry/types.js';
 import { TypeUrl, type Generator, type XdsResource } from '../types.js';
 import { buildClusters } from './cds.js';
 import { parseSubsetKey } from './cluster-names.js';
@@ -15,21 +16,23 @@ import { effectiveComponents, subsetLabels } from './traffic-policy.js';
  * proxy can see, or that name a subset its DestinationRule lacks, get an empty assignment: Envoy
  * then stops waiting for them instead of hanging its initialisation (Istio does the same).
  */
-export function clusterLoadAssignment(proxy: Proxy, push: PushContext, clusterName: string, visible: ReadonlySet<string>): Msg {
+export function clusterLoadAssignment(proxy: Proxy, push: PushContext, clusterName: string, visible: ReadonlyMap<string, Service>): Msg {
   const empty = { clusterName, endpoints: [] };
   const key = parseSubsetKey(clusterName);
-  if (!key || key.direction !== 'outbound' || !visible.has(key.hostname)) return empty;
-  // Optimization: past the visibility check only the DestinationRule (subset labels, locality
-  // settings) and the proxy's locality depend on the proxy, so every proxy that sees the same rule
-  // from the same locality shares one frozen assignment (push-memo.ts).
+  const service = key && key.direction === 'outbound' ? visible.get(key.hostname) : undefined;
+  if (!key || !service) return empty;
+  // Optimization: past the visibility check only the service definition seen (a hostname several
+  // namespaces define), the DestinationRule (subset labels, locality settings) and the proxy's
+  // locality depend on the proxy, so every proxy that sees the same service and rule from the same
+  // locality shares one frozen assignment (push-memo.ts).
   const rule = push.destinationRule(proxy, key.hostname);
-  const base = pushMemo(push, `eds|${objectId(rule)}|${clusterName}`, () => {
+  const base = pushMemo(push, `eds|${service.namespace}|${objectId(rule)}|${clusterName}`, () => {
     let labels: Record<string, string> | undefined;
     if (key.subset !== '') {
       labels = subsetLabels(rule?.spec, key.subset);
       if (!labels) return empty;
     }
-    return { clusterName, endpoints: localityLbEndpoints(push.endpoints(key.hostname, key.port, labels)) };
+    return { clusterName, endpoints: localityLbEndpoints(push.endpoints(service, key.port, labels)) };
   });
   if (proxy.locality === '') return base;
   const comps = effectiveComponents(rule?.spec, key.port, key.subset);
@@ -37,13 +40,13 @@ export function clusterLoadAssignment(proxy: Proxy, push: PushContext, clusterNa
   // Failover needs outlier detection: without it Envoy never sees a host fail, so Istio leaves priorities alone.
   const failover = comps.outlierDetection !== undefined;
   if (!setting || (!failover && !(setting.distribute && setting.distribute.length > 0))) return base;
-  return pushMemo(push, `eds-locality|${objectId(rule)}|${proxy.locality}|${clusterName}`, () => ({ clusterName, endpoints: applyLocalityLb(base.endpoints as Msg[], proxy.locality, setting, failover) }));
+  return pushMemo(push, `eds-locality|${service.namespace}|${objectId(rule)}|${proxy.locality}|${clusterName}`, () => ({ clusterName, endpoints: applyLocalityLb(base.endpoints as Msg[], proxy.locality, setting, failover) }));
 }
 
-/** Hostnames of the services in the proxy's scope, once per push and scope. */
-function visibleHosts(proxy: Proxy, push: PushContext): ReadonlySet<string> {
+/** The services in the proxy's scope by hostname, once per push and scope. */
+function visibleHosts(proxy: Proxy, push: PushContext): ReadonlyMap<string, Service> {
   const scope = push.sidecarScope(proxy);
-  return pushMemo(push, `eds-visible|${objectId(scope)}`, () => new Set(scope.services.map((s) => s.hostname)));
+  return pushMemo(push, `eds-visible|${objectId(scope)}`, () => new Map(scope.services.map((s) => [s.hostname, s])));
 }
 
 /** Names of the proxy's clusters that take endpoints over EDS. */

@@ -445,7 +445,7 @@ export function grpcEndpoints(proxy: Proxy, push: PushContext, names?: readonly 
       if (!subset) continue;
       labels = subset.labels ?? {};
     }
-    out.push(loadAssignment(name, push.endpoints(svc.hostname, key.port, labels)));
+    out.push(loadAssignment(name, push.endpoints(svc, key.port, labels)));
   }
   return out;
 }

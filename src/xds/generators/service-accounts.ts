@@ -14,7 +14,7 @@ export function spiffeId(trustDomain: string, namespace: string, serviceAccount:
  */
 export function serviceAccounts(push: PushContext, service: Service, port: number): string[] {
   const out = new Set<string>(service.subjectAltNames);
-  for (const ep of push.endpoints(service.hostname, port)) {
+  for (const ep of push.endpoints(service, port)) {
     if (ep.serviceAccount !== '') out.add(spiffeId(push.mesh.trustDomain, ep.namespace, ep.serviceAccount));
   }
   return [...out].sort();
