@@ -83,8 +83,8 @@ export interface H2Upstream extends Endpoint {
   name: string;
   port: number;
   server: http2.Http2Server;
-  /** Streams received, in order (headers with pseudo-headers, body). */
-  seen: { headers: http2.IncomingHttpHeaders; body: string }[];
+  /** Streams received, in order (headers with pseudo-headers, body, the request's trailers if any). */
+  seen: { headers: http2.IncomingHttpHeaders; body: string; trailers?: http2.IncomingHttpHeaders }[];
   behaviour: H2Behaviour;
 }
 
@@ -111,9 +111,11 @@ export async function startH2Upstream(name: string, behaviour: H2Behaviour = () 
     // A stream reset by either side emits 'error'; the peer sees the reset, the test its outcome.
     stream.on('error', () => undefined);
     const chunks: Buffer[] = [];
+    let trailers: http2.IncomingHttpHeaders | undefined;
     stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.once('trailers', (t: http2.IncomingHttpHeaders) => (trailers = t));
     stream.on('end', () => {
-      u.seen.push({ headers, body: Buffer.concat(chunks).toString() });
+      u.seen.push({ headers, body: Buffer.concat(chunks).toString(), ...(trailers ? { trailers } : {}) });
       const b = u.behaviour(headers, u.seen.length);
       if (b === 'reset') {
         stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);

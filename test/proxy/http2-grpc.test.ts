@@ -502,6 +502,64 @@ spec:
   }
 });
 
+/** A POST whose body ends with `trailers` (the stream stays open for them after the last DATA frame). */
+function h2RequestWithTrailers(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body: string, trailers: http2.OutgoingHttpHeaders): Promise<H2Response> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ...headers }, { waitForTrailers: true });
+    let head: http2.IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    stream.once('wantTrailers', () => stream.sendTrailers(trailers));
+    stream.on('response', (h) => (head = h));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve({ status: Number(head[':status']), headers: head, body: Buffer.concat(chunks), trailers: {} }));
+    stream.on('error', reject);
+    stream.setTimeout(DEADLINE_MS, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    stream.end(body);
+  });
+}
+
+test('request trailers from an HTTP/2 client reach an HTTP/2 upstream, also on a retry; an HTTP/1.1 upstream gets the body without them', async () => {
+  // The first attempt is answered 503, which Istio's default retry policy retries: the replayed body carries the trailers too.
+  const up = await startH2Upstream('h2', (_h, n) => (n === 1 ? { status: 503, body: 'busy' } : { status: 200, body: 'took it' }));
+  const m = await httpMesh([up], '', { port: { name: 'http2', protocol: 'HTTP2' } });
+  const session = h2Connect(m.servicePort);
+  try {
+    const authority = `${HOST}:${m.servicePort}`;
+    const r = await h2RequestWithTrailers(session, { ':path': '/upload', ':authority': authority }, 'payload', { 'x-checksum': 'abc123', 'x-count': '7' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'took it');
+    assert.equal(up.seen.length, 2, 'one retry');
+    for (const seen of up.seen) {
+      assert.equal(seen.body, 'payload');
+      assert.equal(seen.trailers?.['x-checksum'], 'abc123');
+      assert.equal(seen.trailers?.['x-count'], '7');
+    }
+    // Without trailers the upstream stream ends on its last DATA frame as before.
+    up.behaviour = () => ({ status: 200, body: 'plain' });
+    const plain = await h2Request(session, { ':method': 'POST', ':path': '/upload', ':authority': authority }, 'no trailers');
+    assert.equal(plain.body.toString(), 'plain');
+    assert.equal(up.seen[2]!.body, 'no trailers');
+    assert.equal(up.seen[2]!.trailers, undefined);
+  } finally {
+    session.destroy();
+    await m.close();
+  }
+
+  const h1 = await startUpstream('h1', () => ({ status: 200, body: 'h1 took it' }));
+  const m1 = await httpMesh([h1]);
+  const s1 = h2Connect(m1.servicePort);
+  try {
+    const r = await h2RequestWithTrailers(s1, { ':path': '/upload', ':authority': `${HOST}:${m1.servicePort}` }, 'payload', { 'x-checksum': 'abc123' });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'h1 took it');
+    assert.equal(h1.seen[0]!.body, 'payload');
+    assert.equal(h1.seen[0]!.headers['x-checksum'], undefined, 'trailers are dropped toward HTTP/1.1, as Envoy does by default');
+  } finally {
+    s1.destroy();
+    await m1.close();
+  }
+});
+
 // --- 4. local failures answered as gRPC -----------------------------------------------------------
 
 test('gRPC with no endpoint: HTTP 200 with grpc-status 14 in a trailers-only response, flag UH', async () => {

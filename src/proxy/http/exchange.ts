@@ -175,6 +175,7 @@ export class Exchange implements RouteRequest, UpstreamEvents {
   private unsent: Buffer[] = [];
   private unsentBytes = 0;
   private requestEnded = false;
+  private requestTrailers: HeaderList | undefined;
   private bytesReceived = 0;
   private bytesSent = 0;
   private attempts = 0;
@@ -376,11 +377,13 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     if (this.unsentBytes > RETRY_BUFFER_BYTES) this.sink.pauseRequestBody();
   }
 
-  requestEnd(): void {
+  /** The request is complete; `trailers` when an HTTP/2 client sent some (forwarded to HTTP/2 upstreams, kept for retries and mirrors). */
+  requestEnd(trailers?: HeaderList): void {
     if (this.requestEnded) return;
     this.requestEnded = true;
+    if (trailers && trailers.length > 0) this.requestTrailers = trailers;
     const a = this.attempt;
-    if (a?.stream && a.headSent && !this.done) a.stream.sendEnd();
+    if (a?.stream && a.headSent && !this.done) a.stream.sendEnd(this.requestTrailers);
   }
 
   /** The client went away: stop everything. */
@@ -556,10 +559,10 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     this.unsent = [];
     this.unsentBytes = 0;
     attempt.headSent = true;
-    stream.sendHead(this.method, this.upstreamTarget, h, this.bodyLength, this);
+    stream.sendHead(this.method, this.upstreamTarget, h, this.bodyLength, this, this.sink.protocol === 'http2');
     let ok = true;
     for (const p of parts) ok = stream.sendData(p);
-    if (this.requestEnded) stream.sendEnd();
+    if (this.requestEnded) stream.sendEnd(this.requestTrailers);
     if (!ok) {
       this.sink.pauseRequestBody();
       stream.onDrain(() => this.sink.resumeRequestBody());
@@ -799,13 +802,14 @@ export class Exchange implements RouteRequest, UpstreamEvents {
       const host0 = headers.get('host') ?? this.authority;
       headers.set('host', shadowHost(host0), 'host');
       const body = this.kept;
+      const trailers = this.requestTrailers;
       const length = this.bodyLength < 0 ? -1 : this.keptBytes;
       // Fire and forget: the response is read and dropped; failures only count.
       this.ctx.pools.pool(cluster, host, this.sink.protocol).acquire((failure, stream) => {
         if (failure || !stream) return;
-        stream.sendHead(this.method, this.upstreamTarget, headers, length, mirrorEvents(stream));
+        stream.sendHead(this.method, this.upstreamTarget, headers, length, mirrorEvents(stream), trailers !== undefined);
         for (const p of body) stream.sendData(p);
-        stream.sendEnd();
+        stream.sendEnd(trailers);
       });
     }
   }

@@ -3,7 +3,7 @@ import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import { RequestHead, type HeaderList, type ResponseHead } from '../http1/index.js';
 import { Exchange, type DownstreamSink, type ExchangeContext } from './exchange.js';
-import { contentLengthOf, fromRawHeaders, toHttp2Headers } from './h2-headers.js';
+import { contentLengthOf, fromRawHeaders, headerListOf, toHttp2Headers } from './h2-headers.js';
 import { PLAINTEXT, type DownstreamSecurity } from '../security/tls-transport.js';
 import type { LocalDestination, OriginalDestination } from '../network/original-dst.js';
 
@@ -121,8 +121,10 @@ export class Http2Downstream {
     sink.exchange = ex;
     if (endStream) ex.requestEnd();
     else {
+      let trailers: HeaderList | undefined;
       stream.on('data', (chunk: Buffer) => ex.requestData(chunk));
-      stream.once('end', () => ex.requestEnd());
+      stream.once('trailers', (t: http2.IncomingHttpHeaders) => (trailers = headerListOf(t)));
+      stream.once('end', () => ex.requestEnd(trailers));
     }
     ex.start();
     return sink;

@@ -197,6 +197,8 @@ class Http2UpstreamStream implements UpstreamStream {
   private req: http2.ClientHttp2Stream | undefined;
   private events: UpstreamEvents | undefined;
   private trailers: HeaderList | undefined;
+  /** Trailers of the request, sent when the stream asks for them ('wantTrailers'). */
+  private requestTrailers: HeaderList | undefined;
   private ended = false;
   private released = false;
   /** The pool was told this stream's slot is free. */
@@ -208,13 +210,16 @@ class Http2UpstreamStream implements UpstreamStream {
     private readonly host: Host,
   ) {}
 
-  sendHead(method: string, target: string, headers: HeaderList, bodyLength: number, events: UpstreamEvents): void {
+  sendHead(method: string, target: string, headers: HeaderList, bodyLength: number, events: UpstreamEvents, mayHaveTrailers = false): void {
     this.events = events;
     const h2: http2.OutgoingHttpHeaders = { ':method': method, ':path': target, ':scheme': 'http', ':authority': headers.get('host') ?? this.host.key };
     toHttp2Headers(headers, h2);
     let req: http2.ClientHttp2Stream;
+    // Optimization: only a body that may end with trailers keeps the stream's end open (Node then
+    // needs sendTrailers, an extra frame when there are none); the rest end on their last DATA frame.
+    const waitForTrailers = mayHaveTrailers && bodyLength !== 0;
     try {
-      req = this.conn.session.request(h2, { endStream: bodyLength === 0 });
+      req = this.conn.session.request(h2, { endStream: bodyLength === 0, waitForTrailers });
     } catch {
       // The session went away between the pick and the request (GOAWAY, close).
       queueMicrotask(() => this.fail());
@@ -251,6 +256,7 @@ class Http2UpstreamStream implements UpstreamStream {
       this.ended = true;
       if (!this.released) events.end(this.trailers);
     });
+    if (waitForTrailers) req.once('wantTrailers', () => req.sendTrailers(this.requestTrailers ? toHttp2Headers(this.requestTrailers, {}) : {}));
     req.on('error', () => undefined); // 'close' follows
     req.once('close', () => {
       if (!this.ended) this.fail();
@@ -267,8 +273,10 @@ class Http2UpstreamStream implements UpstreamStream {
     if (this.req) this.req.once('drain', cb);
   }
 
-  sendEnd(): void {
-    if (this.req && !this.req.writableEnded) this.req.end();
+  sendEnd(trailers?: HeaderList): void {
+    if (!this.req || this.req.writableEnded) return;
+    if (trailers && trailers.length > 0) this.requestTrailers = trailers;
+    this.req.end();
   }
 
   pause(): void {

@@ -39,13 +39,19 @@ export interface UpstreamStream {
   readonly protocol: 'http1' | 'http2';
   /**
    * Sends the request head. `bodyLength`: the payload's length when known, 0 for none, -1 when
-   * unknown (HTTP/1.1 then chunk-encodes it). Events go to `events` from now until `release`.
+   * unknown (HTTP/1.1 then chunk-encodes it). `mayHaveTrailers`: the request body may end with
+   * trailers (an HTTP/2 client's), so an HTTP/2 stream keeps its end open until `sendEnd` says.
+   * Events go to `events` from now until `release`.
    */
-  sendHead(method: string, target: string, headers: HeaderList, bodyLength: number, events: UpstreamEvents): void;
+  sendHead(method: string, target: string, headers: HeaderList, bodyLength: number, events: UpstreamEvents, mayHaveTrailers?: boolean): void;
   /** Request payload; false when the connection's buffer is full (wait for `onDrain`). */
   sendData(payload: Buffer): boolean;
   onDrain(cb: () => void): void;
-  sendEnd(): void;
+  /**
+   * The request is complete. `trailers` go out on HTTP/2 (when the head said `mayHaveTrailers`);
+   * an HTTP/1.1 upstream drops them, as Envoy does unless `enable_trailers` is set.
+   */
+  sendEnd(trailers?: HeaderList): void;
   /** Downstream back-pressure: stop and restart reading the response. */
   pause(): void;
   resume(): void;
