@@ -94,6 +94,7 @@ class ConfigView {
    */
   readonly byHostname = new Map<string, Array<{ service: Service; visibility: Visibility }>>();
   readonly visibleByNamespace = new Map<string, readonly Service[]>();
+  private sortedHostnames: readonly string[] | undefined;
   readonly scopes = new Map<string, ScopeState>();
   readonly scopeByProxy = new WeakMap<Proxy, { key: string; state: ScopeState }>();
   readonly meshVsByScope = new Map<string, readonly VirtualServiceConfig[]>();
@@ -149,12 +150,17 @@ class ConfigView {
     let out = this.visibleByNamespace.get(namespace);
     if (!out) {
       const list: Service[] = [];
-      const hostnames = [...this.byHostname.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      for (const h of hostnames) {
+      this.sortedHostnames ??= [...this.byHostname.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      for (const h of this.sortedHostnames) {
+        const entries = this.byHostname.get(h)!;
+        if (entries.length === 1) {
+          if (isVisible(entries[0]!.visibility, namespace)) list.push(entries[0]!.service);
+          continue;
+        }
         const preferred = this.pick(h, namespace);
         if (!preferred) continue;
         list.push(preferred);
-        for (const e of this.byHostname.get(h)!) if (e.service !== preferred && isVisible(e.visibility, namespace)) list.push(e.service);
+        for (const e of entries) if (e.service !== preferred && isVisible(e.visibility, namespace)) list.push(e.service);
       }
       out = Object.freeze(list);
       this.visibleByNamespace.set(namespace, out);
