@@ -1,8 +1,9 @@
 // Issues workload certificates: the identity comes from the authenticated caller, only the public key from the CSR.
-import { createPublicKey } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { MeshError } from '../shared/errors.js';
 import { CLOCK_SKEW_GRACE_MS, type CaBundle } from './ca-bundle.js';
-import { randomSerial, x509 } from './pki.js';
+import { readCsr, writeLeaf, type LeafName, type VerifiedCsr } from './leaf.js';
+import { randomSerial } from './pki.js';
 
 /** The caller as the CA authenticated it (token, not CSR). */
 export interface WorkloadIdentity {
@@ -32,31 +33,23 @@ export function spiffeId(identity: WorkloadIdentity): string {
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }
 
-function checkCsrKey(der: ArrayBuffer): void {
-  const key = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+function checkCsrKey(key: KeyObject): void {
   const details = key.asymmetricKeyDetails;
   if (key.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) >= 2048) return;
   if (key.asymmetricKeyType === 'ec' && (details?.namedCurve === 'prime256v1' || details?.namedCurve === 'secp384r1')) return;
   throw rejected(`CSR key type is not allowed (${key.asymmetricKeyType} ${details?.modulusLength ?? details?.namedCurve ?? ''}); use RSA >= 2048 or EC P-256/P-384`);
 }
 
-/** Parses `csrPem` and requires proof of possession and an allowed key type; returns the CSR (only its key is used). */
-async function verifiedCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
+/** Parses `csrPem` and requires proof of possession and an allowed key type; returns the CSR's key (all that is used). */
+function verifiedCsr(csrPem: string): VerifiedCsr {
   if (csrPem.length > MAX_CSR_CHARS) throw rejected(`CSR is larger than ${MAX_CSR_CHARS} characters`);
-  let csr: x509.Pkcs10CertificateRequest;
+  let csr: VerifiedCsr;
   try {
-    csr = new x509.Pkcs10CertificateRequest(csrPem);
+    csr = readCsr(csrPem);
   } catch (e) {
-    throw rejected('CSR cannot be parsed as a PEM PKCS#10 request', e);
+    throw rejected(`CSR refused: ${(e as Error).message}`, e);
   }
-  let verified = false;
-  try {
-    verified = await csr.verify();
-  } catch (e) {
-    throw rejected('CSR signature cannot be checked', e);
-  }
-  if (!verified) throw rejected('CSR signature does not verify under its own key (no proof of possession)');
-  checkCsrKey(csr.publicKey.rawData);
+  checkCsrKey(csr.publicKey);
   return csr;
 }
 
@@ -66,30 +59,12 @@ function checkTtl(ttlMs: number): void {
 }
 
 /** Signs an end-entity certificate for `csr`'s key with exactly `names` as its critical SAN; returns leaf … root. */
-async function issueLeaf(bundle: CaBundle, csr: x509.Pkcs10CertificateRequest, names: x509.JsonGeneralName[], ttlMs: number, now: Date): Promise<string[]> {
+function issueLeaf(bundle: CaBundle, csr: VerifiedCsr, names: readonly LeafName[], ttlMs: number, now: Date): string[] {
   const ca = bundle.caCert;
   if (ca.notAfter.getTime() <= now.getTime()) throw new MeshError('MESH_CA_INVALID', `CA certificate expired at ${ca.notAfter.toISOString()}`);
   const notBefore = new Date(Math.max(now.getTime() - CLOCK_SKEW_GRACE_MS, ca.notBefore.getTime()));
   const notAfter = new Date(Math.min(now.getTime() + ttlMs, ca.notAfter.getTime()));
-
-  const leaf = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: '',
-    issuer: ca.subjectName,
-    notBefore,
-    notAfter,
-    publicKey: csr.publicKey,
-    signingKey: bundle.signer.key,
-    signingAlgorithm: bundle.signer.algorithm,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension(names, true),
-      bundle.authorityKeyId,
-    ],
-  });
-  return [leaf.toString('pem') + '\n', ...bundle.certChainPem];
+  return [writeLeaf(bundle, csr.spki, names, randomSerial(), notBefore, notAfter) + '\n', ...bundle.certChainPem];
 }
 
 /**
@@ -112,8 +87,8 @@ export async function signWorkloadCsr(
   const ttlMs = options.ttlMs ?? DEFAULT_WORKLOAD_TTL_MS;
   checkTtl(ttlMs);
   const uri = spiffeId(identity);
-  const csr = await verifiedCsr(csrPem);
-  return issueLeaf(bundle, csr, [{ type: 'url', value: uri }], ttlMs, options.now ?? new Date());
+  const csr = verifiedCsr(csrPem);
+  return issueLeaf(bundle, csr, [{ type: 'uri', value: uri }], ttlMs, options.now ?? new Date());
 }
 
 /**
@@ -133,6 +108,6 @@ export async function signServerCsr(
   if (dnsNames.length === 0) throw rejected('a server certificate needs at least one DNS name');
   const bad = dnsNames.find((n) => !DNS_NAME.test(n));
   if (bad !== undefined) throw rejected(`${JSON.stringify(bad)} is not a lower-case DNS name`);
-  const csr = await verifiedCsr(csrPem);
-  return issueLeaf(bundle, csr, dnsNames.map((value) => ({ type: 'dns', value })), ttlMs, options.now ?? new Date());
+  const csr = verifiedCsr(csrPem);
+  return issueLeaf(bundle, csr, dnsNames.map((value) => ({ type: 'dns' as const, value })), ttlMs, options.now ?? new Date());
 }

@@ -1,20 +1,13 @@
 // A minimal PKCS#10 certificate request writer on node:crypto alone (no PKI library), for the proxy's workload key.
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { MeshError } from './errors.js';
+import { Tag, oid, pem, tlv } from './der.js';
 
-// DER tags used below (X.690): universal, constructed where noted, and the context tags of RFC 2986 / RFC 5280.
-const INTEGER = 0x02;
-const BIT_STRING = 0x03;
-const OCTET_STRING = 0x04;
-const NULL = 0x05;
-const OID = 0x06;
-const SEQUENCE = 0x30;
-const SET = 0x31;
 /** `attributes [0] IMPLICIT SET OF Attribute` in CertificationRequestInfo. */
 const ATTRIBUTES = 0xa0;
 /** GeneralName `uniformResourceIdentifier [6] IMPLICIT IA5String`. */
 const GENERAL_NAME_URI = 0x86;
-const BOOLEAN = 0x01;
+const { INTEGER, BIT_STRING, OCTET_STRING, NULL, SEQUENCE, SET, BOOLEAN } = Tag;
 
 const OID_EC_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const OID_RSA_WITH_SHA256 = '1.2.840.113549.1.1.11';
@@ -23,29 +16,6 @@ const OID_SUBJECT_ALT_NAME = '2.5.29.17';
 
 /** A URI SAN is printable ASCII (IA5String without controls); anything else is refused, not escaped. */
 const URI_CHARS = /^[\x21-\x7e]{1,2048}$/;
-
-function length(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-function tlv(tag: number, ...content: Buffer[]): Buffer {
-  const body = Buffer.concat(content);
-  return Buffer.concat([Buffer.from([tag]), length(body.length), body]);
-}
-
-function oid(dotted: string): Buffer {
-  const arcs = dotted.split('.').map(Number);
-  const out: number[] = [40 * arcs[0]! + arcs[1]!];
-  for (const arc of arcs.slice(2)) {
-    const base128: number[] = [arc & 0x7f];
-    for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) base128.unshift(0x80 | (v & 0x7f));
-    out.push(...base128);
-  }
-  return tlv(OID, Buffer.from(out));
-}
 
 /** The SAN extension with `uris` as URI names. Critical: the subject is empty (RFC 5280 §4.2.1.6). */
 function subjectAltNameExtension(uris: readonly string[]): Buffer {
@@ -105,7 +75,5 @@ export function createCsr(options: CsrOptions): string {
   );
   // node:crypto signs ECDSA in DER form by default and RSA with PKCS#1 v1.5 padding: what X.509 expects.
   const signature = sign('sha256', info, privateKey);
-  const der = tlv(SEQUENCE, info, algorithm, tlv(BIT_STRING, Buffer.from([0]), signature));
-  const base64 = der.toString('base64').replace(/.{1,64}/g, '$&\n');
-  return `-----BEGIN CERTIFICATE REQUEST-----\n${base64}-----END CERTIFICATE REQUEST-----\n`;
+  return pem('CERTIFICATE REQUEST', tlv(SEQUENCE, info, algorithm, tlv(BIT_STRING, Buffer.from([0]), signature)));
 }

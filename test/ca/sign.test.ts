@@ -1,9 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { generateRootCa } from '../../src/ca/ca-bundle.js';
 import { DEFAULT_WORKLOAD_TTL_MS, MAX_WORKLOAD_TTL_MS, signServerCsr, signWorkloadCsr } from '../../src/ca/sign.js';
 import { isMeshError } from '../../src/shared/errors.js';
+import { createCsr } from '../../src/shared/csr.js';
+import { x509 } from '../../src/ca/pki.js';
 import { workloadCsr } from './csr.js';
 
 const trustDomain = 'cluster.local';
@@ -77,4 +83,56 @@ test('a server certificate carries exactly the DNS names given, whatever the CSR
   assert.equal(leaf.verify(new X509Certificate(bundle.rootCertPem).publicKey), true);
   await assert.rejects(signServerCsr(bundle, csrPem, [], { now }), (e) => isMeshError(e, 'MESH_CSR_REJECTED'));
   await assert.rejects(signServerCsr(bundle, csrPem, ['Evil Name'], { now }), (e) => isMeshError(e, 'MESH_CSR_REJECTED') && /DNS name/.test(e.message));
+});
+
+test('the leaf as openssl reads it: v3, critical SAN, basicConstraints and keyUsage, both EKUs, the AKI naming the CA key; RSA CSRs and RSA CAs work too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-leaf-'));
+  try {
+    for (const [caKey, csrKey] of [
+      ['ecP256', 'ec'],
+      ['rsa2048', 'rsa'],
+    ] as const) {
+      const bundle = await generateRootCa({ trustDomain, now, keyType: caKey });
+      const { privateKey, publicKey } = csrKey === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'prime256v1' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const csrPem = createCsr({ privateKey, publicKey, uriSans: ['spiffe://cluster.local/ns/other/sa/admin'] });
+      const [leafPem] = await signWorkloadCsr(bundle, csrPem, foo);
+      writeFileSync(join(dir, 'leaf.pem'), leafPem!);
+      writeFileSync(join(dir, 'root.pem'), bundle.rootCertPem);
+      const text = execFileSync('openssl', ['x509', '-in', join(dir, 'leaf.pem'), '-noout', '-text'], { encoding: 'utf8' });
+      assert.match(text, /Version: 3 \(0x2\)/);
+      assert.match(text, /X509v3 Subject Alternative Name: critical\s+URI:spiffe:\/\/cluster\.local\/ns\/foo\/sa\/a\s/);
+      assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
+      assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature, Key Encipherment/);
+      assert.match(text, /X509v3 Extended Key Usage:\s+TLS Web Server Authentication, TLS Web Client Authentication/);
+      const rootText = execFileSync('openssl', ['x509', '-in', join(dir, 'root.pem'), '-noout', '-text'], { encoding: 'utf8' });
+      const ski = /X509v3 Subject Key Identifier:\s+([0-9A-F:]+)/.exec(rootText)![1]!;
+      assert.match(text, new RegExp(`X509v3 Authority Key Identifier:\\s+(keyid:)?${ski}`));
+      for (const purpose of ['sslclient', 'sslserver']) {
+        const out = execFileSync('openssl', ['verify', '-purpose', purpose, '-CAfile', join(dir, 'root.pem'), join(dir, 'leaf.pem')], { encoding: 'utf8' });
+        assert.match(out, /: OK/, `${caKey} CA, ${csrKey} key, ${purpose}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a CSR with a key type the CA does not issue for, or signed by another key, is refused', async () => {
+  const bundle = await root;
+  const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]) };
+  const weak = await x509.Pkcs10CertificateRequestGenerator.create({ keys: (await crypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as CryptoKeyPair, signingAlgorithm: alg });
+  await assert.rejects(signWorkloadCsr(bundle, weak.toString('pem'), foo, { now }), (e) => isMeshError(e, 'MESH_CSR_REJECTED') && /key type is not allowed \(rsa 1024\)/.test(e.message));
+
+  const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const mine = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const good = createCsr({ privateKey: mine.privateKey, publicKey: mine.publicKey });
+  // Swap in another public key: the signature no longer verifies under the key the request carries.
+  const spkiMine = mine.publicKey.export({ type: 'spki', format: 'der' });
+  const spkiOther = other.publicKey.export({ type: 'spki', format: 'der' });
+  const der = Buffer.from(good.replace(/-----[^-]+-----/g, '').replace(/\s/g, ''), 'base64');
+  const at = der.indexOf(spkiMine);
+  assert.ok(at > 0);
+  spkiOther.copy(der, at);
+  const swapped = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+  await assert.rejects(signWorkloadCsr(bundle, swapped, foo, { now }), (e) => isMeshError(e, 'MESH_CSR_REJECTED') && /proof of possession/.test(e.message));
 });
