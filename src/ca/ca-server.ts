@@ -1,10 +1,13 @@
 // The CA's gRPC service, istio.v1.auth.IstioCertificateService/CreateCertificate, and its TLS serving credentials.
 import { createPublicKey, generateKeyPair } from 'node:crypto';
+import type { SecureServerOptions } from 'node:http2';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { stderrLogger, type Logger } from '../shared/logger.js';
 import { isMeshError } from '../shared/errors.js';
 import { MetricsRegistry, type Counter } from '../shared/metrics.js';
+import type { NodeTlsOptions } from '../model/mesh-config.js';
 import type { CaBundle } from './ca-bundle.js';
 import type { CallerAuthenticator } from './caller-auth.js';
 import { importSigner, x509 } from './pki.js';
@@ -13,6 +16,9 @@ import { DEFAULT_WORKLOAD_TTL_MS, MAX_WORKLOAD_TTL_MS, signServerCsr, signWorklo
 
 // The wire contract lives in ca-service.ts so clients can load it without the signing code; re-exported for existing callers.
 export { istioCaServiceDefinition, type IstioCertificateRequest, type IstioCertificateResponse } from './ca-service.js';
+
+/** How often a serving certificate (24 h by default, see caServerCredentials) is reissued: at half its life. */
+export const SERVING_CERT_REISSUE_MS = 12 * 3600 * 1000;
 
 /** A CSR is a few KiB at most; grpc-js refuses larger requests with RESOURCE_EXHAUSTED before decoding. */
 export const MAX_REQUEST_BYTES = 64 * 1024;
@@ -188,7 +194,7 @@ const generateKeyPairAsync = promisify(generateKeyPair);
  * Clients verify it against the trust bundle; client certificates are not required unless asked
  * for (the CA's callers prove who they are with tokens; the secure xDS port requires them).
  */
-export async function caServerCredentials(bundle: CaBundle, dnsNames: readonly string[], options: { ttlMs?: number; requireClientCertificate?: boolean } = {}): Promise<grpc.ServerCredentials> {
+export async function caServerCredentials(bundle: CaBundle, dnsNames: readonly string[], options: { ttlMs?: number; requireClientCertificate?: boolean; tls?: NodeTlsOptions } = {}): Promise<grpc.ServerCredentials> {
   const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'prime256v1' });
   const signer = await importSigner(privateKey, 'CA serving key');
   const spki = new Uint8Array(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }));
@@ -198,6 +204,28 @@ export async function caServerCredentials(bundle: CaBundle, dnsNames: readonly s
   // Present the leaf and any intermediates; the root is what clients already hold.
   const certChain = Buffer.from(chain.slice(0, -1).join(''));
   const key = Buffer.from(privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    // The secure xDS port requires a workload certificate from the mesh roots; the CA's own port cannot (callers come to get one).
-  return grpc.ServerCredentials.createSsl(Buffer.from(bundle.trustBundlePem), [{ cert_chain: certChain, private_key: key }], options.requireClientCertificate ?? false);
+  // The secure xDS port requires a workload certificate from the mesh roots; the CA's own port cannot (callers come to get one).
+  const requestCert = options.requireClientCertificate ?? false;
+  const context = { ca: Buffer.from(bundle.trustBundlePem), cert: [certChain], key: [key] };
+  if (!options.tls || Object.keys(options.tls).length === 0) return grpc.ServerCredentials.createSsl(context.ca, [{ cert_chain: certChain, private_key: key }], requestCert);
+  // grpc-js's createSsl fixes the cipher list and versions; these credentials carry the mesh's.
+  return new TunedServerCredentials({ requestCert, ...options.tls }, context);
+}
+
+/** Server credentials with explicit TLS server options; grpc-js applies constructor options to the HTTP/2 server it creates. */
+class TunedServerCredentials extends grpc.ServerCredentials {
+  constructor(serverOptions: SecureServerOptions, contextOptions: SecureContextOptions) {
+    // Node refuses a wrong cipher or curve name only when a context is made: make one now so the
+    // mistake surfaces here, naming the setting, and not as a bind failure later.
+    try {
+      createSecureContext({ ...serverOptions, ...contextOptions });
+    } catch (e) {
+      throw new Error(`security.controlPlane.tls: ${(e as Error).message}`);
+    }
+    super(serverOptions, contextOptions);
+  }
+
+  _equals(other: grpc.ServerCredentials): boolean {
+    return other === this;
+  }
 }

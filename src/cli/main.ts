@@ -67,7 +67,11 @@ export function buildProgram(io: CliIO, result: { code: number }): Command {
     .option('--ca-dir <dir>', 'serve the CA from this directory (Istio cacerts files, or a root generated there on first start)')
     .option('--ca-addr <host:port>', 'CA address (TLS; callers authenticated by token)', '127.0.0.1:15012')
     .option('--xds-tls-addr <host:port>', 'with --ca-dir: xDS over mutual TLS (proxies present workload certificates)', '127.0.0.1:15011')
-    .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean; caDir?: string; caAddr?: string; xdsTlsAddr?: string }) => {
+    .option('--ca-auth <local|kubernetes>', 'how the CA authenticates callers: tokens from the CA directory (meltemi token), or Kubernetes ServiceAccount tokens reviewed by the API server', 'local')
+    .option('--kube-api <url>', 'with --ca-auth kubernetes: the API server (default: in-cluster, https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)')
+    .option('--kube-ca <file>', 'with --ca-auth kubernetes: the API server\'s CA (default: the mounted service account\'s ca.crt)')
+    .option('--kube-token-file <file>', 'with --ca-auth kubernetes: the control plane\'s own token for the API server (default: the mounted service account\'s token)')
+    .action(async (o: { configDir: string; xdsAddr: string; debugAddr: string; allowRemote?: boolean; caDir?: string; caAddr?: string; xdsTlsAddr?: string; caAuth: string; kubeApi?: string; kubeCa?: string; kubeTokenFile?: string }) => {
       const { runDiscovery } = await import('./commands/discovery.js');
       result.code = await runDiscovery(o, io);
     });

@@ -54,6 +54,33 @@ export interface MeshTlsParams {
   ecdhCurves?: string[];
 }
 
+/** Node TLS options for a server of the control plane (the CA and secure-xDS ports). */
+export interface NodeTlsOptions {
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list (TLS 1.2 ciphers and TLS 1.3 suites), colon-separated. */
+  ciphers?: string;
+  /** OpenSSL curve list, colon-separated. */
+  ecdhCurve?: string;
+}
+
+/**
+ * SMCP `security.controlPlane.tls` as Node server options, for the control plane's own TLS ports
+ * (the mesh's data-plane mTLS gets the same parameters through xDS). Envoy's version names map to
+ * Node's; `TLS_AUTO` and versions below 1.2 (never offered) leave Node's default, TLS 1.2 at least.
+ */
+export function nodeTlsOptions(t: MeshTlsParams): NodeTlsOptions {
+  const version = (v: string | undefined) => (v === 'TLSv1_2' ? 'TLSv1.2' : v === 'TLSv1_3' ? 'TLSv1.3' : undefined);
+  const out: NodeTlsOptions = {};
+  const min = version(t.minProtocolVersion);
+  const max = version(t.maxProtocolVersion);
+  if (min) out.minVersion = min;
+  if (max && !(min === 'TLSv1.3' && max === 'TLSv1.2')) out.maxVersion = max;
+  if (t.cipherSuites?.length) out.ciphers = t.cipherSuites.join(':');
+  if (t.ecdhCurves?.length) out.ecdhCurve = t.ecdhCurves.join(':');
+  return out;
+}
+
 export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 const PATH_NORMALIZATION_MODES: ReadonlySet<string> = new Set(['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']);
 

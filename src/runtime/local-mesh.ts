@@ -3,7 +3,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, writeFileSync } from 'no
 import { dirname, join, resolve } from 'node:path';
 import type { Resource } from '../api/kind.js';
 import { openCaDirectory } from '../ca/ca-directory.js';
-import { CaServer, caServerCredentials } from '../ca/ca-server.js';
+import { CaServer, SERVING_CERT_REISSUE_MS, caServerCredentials } from '../ca/ca-server.js';
 import { LocalTokenAuthenticator } from '../ca/caller-auth.js';
 import { formatFinding, validateLoaded } from '../config/findings.js';
 import { loadPaths, type LoadedObject } from '../config/manifest.js';
@@ -11,7 +11,7 @@ import { MemoryStore } from '../config/memory-store.js';
 import { keyOf } from '../config/store.js';
 import { MeshError } from '../shared/errors.js';
 import { Discovery, meshConfigOf } from '../xds/discovery.js';
-import type { MeshConfig } from '../model/mesh-config.js';
+import { nodeTlsOptions, type MeshConfig } from '../model/mesh-config.js';
 import { applyProfiles } from '../api/smcp-profiles.js';
 import type { SmcpV2Spec } from '../api/kinds/service-mesh-control-plane.js';
 import type { InjectionContext, NamespaceObject, Pod } from '../injector/context.js';
@@ -115,6 +115,7 @@ export class LocalMesh {
   readonly store = new MemoryStore();
   private discovery: Discovery | undefined;
   private ca: CaServer | undefined;
+  private caReissue: NodeJS.Timeout | undefined;
   private tokens: LocalTokenAuthenticator | undefined;
   private readonly vips = new VipAllocator();
   private readonly pods = new Map<string, RunningPod>();
@@ -156,7 +157,16 @@ export class LocalMesh {
     const caDir = await openCaDirectory(join(o.runDir, 'ca'), mesh.trustDomain);
     this.tokens = new LocalTokenAuthenticator({ key: caDir.tokenKey, trustDomain: mesh.trustDomain });
     this.ca = new CaServer({ bundle: caDir.bundle, authenticator: this.tokens, trustDomain: mesh.trustDomain });
-    await this.ca.start(`${host}:${this.ports.ca}`, await caServerCredentials(caDir.bundle, [`istiod.${mesh.rootNamespace}.svc`, host]));
+    // SMCP security.controlPlane.tls governs the CA's port too.
+    const caCredentials = () => caServerCredentials(this.ca!.currentBundle, [`istiod.${mesh.rootNamespace}.svc`, host], { tls: nodeTlsOptions(mesh.meshTls) });
+    await this.ca.start(`${host}:${this.ports.ca}`, await caCredentials());
+    // The serving certificate lives 24 h: a mesh left running gets a fresh one at half its life.
+    this.caReissue = setInterval(() => {
+      caCredentials()
+        .then((c) => this.ca?.rotate(this.ca.currentBundle, c))
+        .catch((e: unknown) => o.log(`error	CA serving certificate not reissued: ${e instanceof Error ? e.message : String(e)}`));
+    }, SERVING_CERT_REISSUE_MS);
+    this.caReissue.unref();
     writeFileSync(join(o.runDir, 'root-cert.pem'), caDir.bundle.trustBundlePem, { mode: 0o644 });
     this.rootCertPem = caDir.bundle.trustBundlePem;
     this.publishRootCert();
@@ -482,6 +492,7 @@ export class LocalMesh {
     await this.gateway?.stop(3000);
     await Promise.all([...this.pods.values()].map((p) => this.stopPod(p)));
     await this.options.network.close();
+    clearInterval(this.caReissue);
     await this.ca?.close();
     await this.discovery?.close();
   }

@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { CLOCK_SKEW_GRACE_MS, generateRootCa } from '../../src/ca/ca-bundle.js';
 import { CaServer, caServerCredentials, istioCaServiceDefinition, type CaLogger, type IstioCertificateRequest, type IstioCertificateResponse } from '../../src/ca/ca-server.js';
 import { LocalTokenAuthenticator, newTokenKey, type CallerAuthenticator } from '../../src/ca/caller-auth.js';
 import { DEFAULT_WORKLOAD_TTL_MS } from '../../src/ca/sign.js';
 import { MetricsRegistry } from '../../src/shared/metrics.js';
+import { meshConfigFromControlPlane, nodeTlsOptions } from '../../src/model/mesh-config.js';
 import { workloadCsr } from './csr.js';
 
 const trustDomain = 'cluster.local';
@@ -155,4 +157,43 @@ test('an authenticator answering another trust domain is an INTERNAL error, logg
     assert.equal(issued(), 0);
     assert.match(logged.join('\n'), /trust domain other\.domain/);
   }, misconfigured);
+});
+
+/** The TLS version and cipher a raw client gets from the server on `port`, or the handshake error. */
+function handshake(port: number, ca: string, options: tls.ConnectionOptions): Promise<{ protocol: string | null; cipher: string } | Error> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: SERVER_NAME, ALPNProtocols: ['h2'], ...options }, () => {
+      const out = { protocol: socket.getProtocol(), cipher: socket.getCipher().name };
+      socket.destroy();
+      resolve(out);
+    });
+    socket.once('error', (e) => resolve(e));
+    socket.setTimeout(5000, () => socket.destroy(new Error('handshake timed out')));
+  });
+}
+
+test('SMCP security.controlPlane.tls sets the versions and ciphers of the CA port; a wrong cipher name is refused when the credentials are made', async () => {
+  const bundle = await root;
+  const tlsOptions = nodeTlsOptions(meshConfigFromControlPlane('istio-system', { security: { controlPlane: { tls: { minProtocolVersion: 'TLSv1_2', maxProtocolVersion: 'TLSv1_2', cipherSuites: ['ECDHE-ECDSA-AES256-GCM-SHA384'], ecdhCurves: ['P-256'] } } } }).meshTls);
+  assert.deepEqual(tlsOptions, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES256-GCM-SHA384', ecdhCurve: 'P-256' });
+  const server = new CaServer({ bundle, authenticator: tokens, trustDomain });
+  try {
+    const port = await server.start('127.0.0.1:0', await caServerCredentials(bundle, [SERVER_NAME], { tls: tlsOptions }));
+    assert.deepEqual(await handshake(port, bundle.rootCertPem, {}), { protocol: 'TLSv1.2', cipher: 'ECDHE-ECDSA-AES256-GCM-SHA384' }, 'TLS 1.3 is not offered and the cipher is the one configured');
+    const refused = await handshake(port, bundle.rootCertPem, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' });
+    assert.ok(refused instanceof Error, 'a client without the configured cipher gets no session');
+  } finally {
+    await server.close();
+  }
+
+  const tls13 = new CaServer({ bundle, authenticator: tokens, trustDomain });
+  try {
+    const port = await tls13.start('127.0.0.1:0', await caServerCredentials(bundle, [SERVER_NAME], { tls: { minVersion: 'TLSv1.3' } }));
+    assert.ok((await handshake(port, bundle.rootCertPem, { maxVersion: 'TLSv1.2' })) instanceof Error, 'a TLS 1.2 client is refused when 1.3 is the minimum');
+    assert.equal(((await handshake(port, bundle.rootCertPem, {})) as { protocol: string }).protocol, 'TLSv1.3');
+  } finally {
+    await tls13.close();
+  }
+
+  await assert.rejects(caServerCredentials(bundle, [SERVER_NAME], { tls: { ciphers: 'NOT-A-CIPHER' } }), /security\.controlPlane\.tls: .*cipher/i);
 });

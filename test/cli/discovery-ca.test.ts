@@ -2,18 +2,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { runDiscovery } from '../../src/cli/commands/discovery.js';
+import { runDiscovery, type DiscoveryCommandOptions } from '../../src/cli/commands/discovery.js';
 import { runToken } from '../../src/cli/commands/token.js';
 import { generateRootCa, writeCacerts } from '../../src/ca/ca-bundle.js';
 import { TOKEN_KEY_FILE } from '../../src/ca/ca-directory.js';
 import { istioCaServiceDefinition, type IstioCertificateResponse } from '../../src/ca/ca-server.js';
 import { LocalTokenAuthenticator } from '../../src/ca/caller-auth.js';
 import { workloadCsr } from '../ca/csr.js';
+import { fakeKubeApi, serviceAccountUser } from '../ca/fake-kube-api.js';
 
 function memoryIO() {
   const io = { stdout: '', stderr: '', out: (t: string) => void (io.stdout += t), err: (t: string) => void (io.stderr += t), stdin: Readable.from([]) };
@@ -21,11 +22,11 @@ function memoryIO() {
 }
 
 /** Runs discovery with the CA until `body` is done; returns what it printed. */
-async function withDiscovery(configDir: string, caDir: string, body: (caPort: number) => Promise<void>): Promise<string> {
+async function withDiscovery(configDir: string, caDir: string, body: (caPort: number) => Promise<void>, extra: Partial<DiscoveryCommandOptions> = {}): Promise<string> {
   let stop!: () => void;
   const stopSignal = new Promise<void>((r) => (stop = r));
   const io = memoryIO();
-  const running = runDiscovery({ configDir, xdsAddr: '127.0.0.1:0', debugAddr: '127.0.0.1:0', caDir, caAddr: '127.0.0.1:0', xdsTlsAddr: '127.0.0.1:0', stopSignal }, io);
+  const running = runDiscovery({ configDir, xdsAddr: '127.0.0.1:0', debugAddr: '127.0.0.1:0', caDir, caAddr: '127.0.0.1:0', xdsTlsAddr: '127.0.0.1:0', stopSignal, ...extra }, io);
   try {
     const deadline = Date.now() + 15_000;
     let m: RegExpExecArray | null = null;
@@ -123,5 +124,40 @@ test('meltemi token issues a token the CA accepts; a new CA written to the direc
   } finally {
     rmSync(configDir, { recursive: true, force: true });
     rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('discovery --ca-auth kubernetes signs for the ServiceAccount the API server reviews; its own tokens no longer count', { timeout: 60_000 }, async () => {
+  const configDir = mkdtempSync(join(tmpdir(), 'meltemi-config-'));
+  const work = mkdtempSync(join(tmpdir(), 'meltemi-kube-'));
+  const caDir = join(work, 'ca');
+  const api = await fakeKubeApi(work);
+  try {
+    writeFileSync(join(work, 'ca.crt'), api.caPem);
+    writeFileSync(join(work, 'istiod-token'), 'istiod-sa-token');
+    api.answer = (t) => (t === 'reviews.sa.jwt' ? { authenticated: true, user: serviceAccountUser('bookinfo', 'reviews'), audiences: ['istio-ca'] } : { authenticated: false, error: 'unknown token' });
+    await withDiscovery(
+      configDir,
+      caDir,
+      async (port) => {
+        const root = readFileSync(join(caDir, 'root-cert.pem'), 'utf8');
+        const { csrPem } = await workloadCsr();
+        const { cert_chain } = await createCertificate(port, root, 'reviews.sa.jwt', csrPem);
+        assert.equal(new X509Certificate(cert_chain[0]!).subjectAltName, 'URI:spiffe://cluster.local/ns/bookinfo/sa/reviews');
+        assert.equal(api.reviews[0]!.authorization, 'Bearer istiod-sa-token');
+        const local = new LocalTokenAuthenticator({ key: Buffer.from(readFileSync(join(caDir, TOKEN_KEY_FILE), 'utf8').trim(), 'base64'), trustDomain: 'cluster.local' });
+        await assert.rejects(createCertificate(port, root, local.issueToken({ namespace: 'bookinfo', serviceAccount: 'reviews' }, 60_000), csrPem), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+      },
+      { caAuth: 'kubernetes', kubeApi: api.url, kubeCa: join(work, 'ca.crt'), kubeTokenFile: join(work, 'istiod-token') },
+    );
+    const io = memoryIO();
+    const base = { configDir, xdsAddr: '127.0.0.1:0', debugAddr: '127.0.0.1:0', caDir, caAddr: '127.0.0.1:0', xdsTlsAddr: '127.0.0.1:0', stopSignal: Promise.resolve() };
+    await assert.rejects(runDiscovery({ ...base, caAuth: 'oidc' }, io), /--ca-auth: "oidc" is not local or kubernetes/);
+    // Found after xDS is already serving: the command fails and closes what it started (this file would not end otherwise).
+    await assert.rejects(runDiscovery({ ...base, caAuth: 'kubernetes', kubeApi: api.url, kubeTokenFile: join(work, 'missing') }, io), /cannot read the control plane's token/);
+  } finally {
+    await api.close();
+    rmSync(configDir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }
 });

@@ -1,11 +1,14 @@
 // `meltemi discovery`: runs the control plane (and, with --ca-dir, its CA) until SIGINT/SIGTERM.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CACERTS_FILES, loadCacerts, type CaBundle } from '../../ca/ca-bundle.js';
 import { openCaDirectory } from '../../ca/ca-directory.js';
-import { CaServer, caServerCredentials } from '../../ca/ca-server.js';
-import { LocalTokenAuthenticator } from '../../ca/caller-auth.js';
+import { CaServer, SERVING_CERT_REISSUE_MS, caServerCredentials } from '../../ca/ca-server.js';
+import { LocalTokenAuthenticator, type CallerAuthenticator } from '../../ca/caller-auth.js';
+import { IN_CLUSTER_SA_DIR, TokenReviewAuthenticator, inClusterApiAccess, type KubernetesApiAccess } from '../../ca/token-review.js';
+import { MeshError } from '../../shared/errors.js';
 import { Discovery, meshConfigOf } from '../../xds/discovery.js';
+import { nodeTlsOptions, type NodeTlsOptions } from '../../model/mesh-config.js';
 import { joinHostPort } from '../../shared/host-port.js';
 import { ExitCode, type CliIO } from '../io.js';
 import { parseHostPort } from '../host-port.js';
@@ -21,14 +24,18 @@ export interface DiscoveryCommandOptions {
   caAddr?: string;
   /** xDS over mutual TLS (with --ca-dir); default 127.0.0.1:15011. */
   xdsTlsAddr?: string;
+  /** How the CA authenticates callers: `local` tokens (default) or `kubernetes` TokenReview. */
+  caAuth?: string;
+  /** With `kubernetes`: the API server URL, its CA file and the control plane's token file (in-cluster defaults). */
+  kubeApi?: string;
+  kubeCa?: string;
+  kubeTokenFile?: string;
   /** Resolves when the process should stop; defaults to SIGINT/SIGTERM. */
   stopSignal?: Promise<void>;
 }
 
 /** How often the CA directory is checked for new cacerts files (a plugged-in CA replaced, a root rotation). */
 const CA_DIR_POLL_MS = 5_000;
-/** The CA's serving certificate lives 24 h; it is reissued at half that. */
-const CA_SERVING_REISSUE_MS = 12 * 3600 * 1000;
 
 /**
  * Follows the CA directory: when its files change they are loaded and checked as at start, and the
@@ -37,7 +44,7 @@ const CA_SERVING_REISSUE_MS = 12 * 3600 * 1000;
  * the new root (every proxy then trusts both), then the CA files are replaced, later the old root
  * is dropped. The serving certificate is also reissued before it expires. Returns the stop function.
  */
-function watchCaDirectory(dir: string, ca: CaServer, names: readonly string[], io: CliIO, discovery: Discovery): () => void {
+function watchCaDirectory(dir: string, ca: CaServer, names: readonly string[], tls: NodeTlsOptions, io: CliIO, discovery: Discovery): () => void {
   const files = Object.values(CACERTS_FILES).map((f) => join(dir, f));
   const stamp = () => files.map((f) => {
     try {
@@ -52,8 +59,8 @@ function watchCaDirectory(dir: string, ca: CaServer, names: readonly string[], i
   let stopped = false;
   const reload = async (bundle: CaBundle, what: string) => {
     if (stopped) return;
-    await ca.rotate(bundle, await caServerCredentials(bundle, names));
-    await discovery.rebindSecureXds(await caServerCredentials(bundle, names, { requireClientCertificate: true }));
+    await ca.rotate(bundle, await caServerCredentials(bundle, names, { tls }));
+    await discovery.rebindSecureXds(await caServerCredentials(bundle, names, { requireClientCertificate: true, tls }));
     io.err(`info\tCA ${what}\n`);
   };
   const poll = setInterval(() => {
@@ -66,7 +73,7 @@ function watchCaDirectory(dir: string, ca: CaServer, names: readonly string[], i
       .catch((e: unknown) => io.err(`error\tCA directory not used, the previous CA keeps signing: ${e instanceof Error ? e.message : String(e)}\n`))
       .finally(() => (busy = false));
   }, CA_DIR_POLL_MS);
-  const reissue = setInterval(() => void reload(ca.currentBundle, 'serving certificate reissued').catch(() => undefined), CA_SERVING_REISSUE_MS);
+  const reissue = setInterval(() => void reload(ca.currentBundle, 'serving certificate reissued').catch(() => undefined), SERVING_CERT_REISSUE_MS);
   poll.unref();
   reissue.unref();
   return () => {
@@ -74,6 +81,23 @@ function watchCaDirectory(dir: string, ca: CaServer, names: readonly string[], i
     clearInterval(poll);
     clearInterval(reissue);
   };
+}
+
+function readTextFile(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new MeshError('MESH_USAGE', `${flag}: cannot read ${path}`, { cause: e });
+  }
+}
+
+/** The CA's caller check that `--ca-auth` names. */
+function callerAuthenticator(opts: DiscoveryCommandOptions, tokenKey: Buffer, trustDomain: string): CallerAuthenticator {
+  if ((opts.caAuth ?? 'local') === 'local') return new LocalTokenAuthenticator({ key: tokenKey, trustDomain });
+  let api: KubernetesApiAccess = opts.kubeApi === undefined ? inClusterApiAccess() : { server: opts.kubeApi, tokenFile: `${IN_CLUSTER_SA_DIR}/token` };
+  if (opts.kubeCa !== undefined) api = { ...api, caPem: readTextFile(opts.kubeCa, '--kube-ca') };
+  if (opts.kubeTokenFile !== undefined) api = { ...api, tokenFile: opts.kubeTokenFile };
+  return new TokenReviewAuthenticator({ api, trustDomain });
 }
 
 export async function runDiscovery(opts: DiscoveryCommandOptions, io: CliIO): Promise<number> {
@@ -94,23 +118,33 @@ export async function runDiscovery(opts: DiscoveryCommandOptions, io: CliIO): Pr
     },
   });
   const ca = opts.caDir === undefined ? undefined : parseHostPort(opts.caAddr ?? '127.0.0.1:15012', '--ca-addr');
+  if (opts.caAuth !== undefined && opts.caAuth !== 'local' && opts.caAuth !== 'kubernetes') throw new MeshError('MESH_USAGE', `--ca-auth: ${JSON.stringify(opts.caAuth)} is not local or kubernetes`);
   await discovery.start();
   io.out(`discovery: serving xDS on ${discovery.xdsAddress}, debug API on http://${discovery.debugAddress}, config from ${opts.configDir}\n`);
   let caServer: CaServer | undefined;
   let stopCaWatch: (() => void) | undefined;
   if (ca && opts.caDir !== undefined) {
-    const mesh = meshConfigOf(discovery.store);
-    const dir = await openCaDirectory(opts.caDir, mesh.trustDomain);
-    caServer = new CaServer({ bundle: dir.bundle, authenticator: new LocalTokenAuthenticator({ key: dir.tokenKey, trustDomain: mesh.trustDomain }), trustDomain: mesh.trustDomain });
-    // The name proxies dial, as Istio's istiod serves it, and localhost for a laptop mesh.
-    const names = [`istiod.${mesh.rootNamespace}.svc`, 'localhost'];
-    const credentials = await caServerCredentials(dir.bundle, names);
-    const port = await caServer.start(joinHostPort(ca.host, ca.port), credentials);
-    io.out(`discovery: CA on ${ca.host}:${port} (TLS as istiod.${mesh.rootNamespace}.svc), ${dir.generated ? 'new root' : 'root'} in ${opts.caDir}\n`);
-    const secure = parseHostPort(opts.xdsTlsAddr ?? '127.0.0.1:15011', '--xds-tls-addr');
-    const secureAddress = await discovery.serveSecureXds(secure.host, secure.port, await caServerCredentials(dir.bundle, names, { requireClientCertificate: true }));
-    io.out(`discovery: xDS over mTLS on ${secureAddress} (proxies present workload certificates)\n`);
-    stopCaWatch = watchCaDirectory(opts.caDir, caServer, names, io, discovery);
+    try {
+      const mesh = meshConfigOf(discovery.store);
+      const dir = await openCaDirectory(opts.caDir, mesh.trustDomain);
+      caServer = new CaServer({ bundle: dir.bundle, authenticator: callerAuthenticator(opts, dir.tokenKey, mesh.trustDomain), trustDomain: mesh.trustDomain });
+      // The name proxies dial, as Istio's istiod serves it, and localhost for a laptop mesh.
+      const names = [`istiod.${mesh.rootNamespace}.svc`, 'localhost'];
+      // SMCP security.controlPlane.tls governs these ports too, as Maistra applies it to istiod's.
+      const tls = nodeTlsOptions(mesh.meshTls);
+      const credentials = await caServerCredentials(dir.bundle, names, { tls });
+      const port = await caServer.start(joinHostPort(ca.host, ca.port), credentials);
+      io.out(`discovery: CA on ${ca.host}:${port} (TLS as istiod.${mesh.rootNamespace}.svc), ${dir.generated ? 'new root' : 'root'} in ${opts.caDir}\n`);
+      const secure = parseHostPort(opts.xdsTlsAddr ?? '127.0.0.1:15011', '--xds-tls-addr');
+      const secureAddress = await discovery.serveSecureXds(secure.host, secure.port, await caServerCredentials(dir.bundle, names, { requireClientCertificate: true, tls }));
+      io.out(`discovery: xDS over mTLS on ${secureAddress} (proxies present workload certificates)\n`);
+      stopCaWatch = watchCaDirectory(opts.caDir, caServer, names, tls, io, discovery);
+    } catch (e) {
+      // A CA that cannot start stops the whole command; nothing it started is left listening.
+      await caServer?.close();
+      await discovery.close();
+      throw e;
+    }
   }
   const stop =
     opts.stopSignal ??
