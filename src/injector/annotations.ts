@@ -57,7 +57,6 @@ export const WITHOUT_EFFECT: Readonly<Record<string, string>> = Object.freeze({
   [A.proxyImage]: 'the local runtime runs `meltemi proxy`, not an image (the annotation is kept on the pod)',
   [A.logLevel]: '`meltemi proxy` has no Envoy log levels',
   [A.componentLogLevel]: '`meltemi proxy` has no Envoy log levels',
-  [A.rewriteAppHTTPProbers]: 'application probes are not rewritten (INJ-06 is not implemented)',
   [A.controlPlaneAuthPolicy]: 'deprecated in Istio 1.6; the control plane connection is set by the injection context',
   [A.discoveryAddress]: 'Istio 1.6 reads the discovery address from the mesh config, not from this annotation',
   [A.bootstrapOverride]: '`meltemi proxy` has no Envoy bootstrap to override',
@@ -184,7 +183,7 @@ export function checkInjectionAnnotations(annotations: Readonly<Record<string, s
     const q = parseQuantity(v);
     if (q === undefined || q < 0) problems.push(`annotation ${name}: "${v}" is not a resource quantity (the value must be like ${name.includes('CPU') ? '100m or 2' : '128Mi or 1Gi'})`);
   }
-  for (const name of [A.enableCoreDump, A.mergeMetrics]) {
+  for (const name of [A.enableCoreDump, A.mergeMetrics, A.rewriteAppHTTPProbers]) {
     const v = get(name);
     if (v !== undefined && parseGoBool(v) === undefined) problems.push(`annotation ${name}: "${v}" is not a boolean (the value must be true or false)`);
   }

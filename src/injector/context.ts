@@ -60,6 +60,12 @@ export interface ProxyDefaults {
   prometheusMerge: boolean;
   /** How long the sidecar lets connections finish after SIGTERM, in seconds (Istio's terminationDrainDuration, 5s). */
   drainSeconds: number;
+  /**
+   * Rewrite the app's httpGet probes to go through the sidecar's status port (INJ-06), so they work
+   * under STRICT mTLS. SMCP `runtime.readiness.rewriteApplicationProbes` (default false);
+   * `sidecar.istio.io/rewriteAppHTTPProbers` decides per pod.
+   */
+  rewriteAppProbes: boolean;
   /** The image written into the sidecar container; the local runtime ignores it. */
   image: string;
 }
@@ -84,6 +90,7 @@ export const DEFAULT_PROXY_DEFAULTS: Readonly<ProxyDefaults> = Object.freeze({
   accessLogEncoding: 'TEXT',
   prometheusMerge: false,
   drainSeconds: 5,
+  rewriteAppProbes: false,
   image: 'meltemi-proxy',
 });
 
@@ -174,6 +181,7 @@ export function injectionSettingsFromControlPlane(namespace: string, name: strin
   if (rd?.initialDelaySeconds !== undefined) out.readinessInitialDelaySeconds = rd.initialDelaySeconds;
   if (rd?.periodSeconds !== undefined) out.readinessPeriodSeconds = rd.periodSeconds;
   if (rd?.failureThreshold !== undefined) out.readinessFailureThreshold = rd.failureThreshold;
+  if (rd?.rewriteApplicationProbes !== undefined) out.rewriteAppProbes = rd.rewriteApplicationProbes;
   const res = proxy.runtime?.container?.resources;
   if (res && (res.requests || res.limits)) {
     const strings = (m: Record<string, unknown> | undefined) => (m ? Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)])) : undefined);

@@ -178,6 +178,51 @@ function sortedLabels(labels: Readonly<Record<string, string>>): string {
     .join(',');
 }
 
+/** The environment variable carrying the rewritten probes to the sidecar (Istio's pilot-agent reads the same). */
+export const APP_PROBERS_ENV = 'ISTIO_KUBE_APP_PROBERS';
+
+/** One original httpGet probe, as the sidecar's status port replays it against the app. */
+export interface AppProber {
+  httpGet: { path: string; port: number; scheme: 'HTTP' | 'HTTPS'; httpHeaders?: { name: string; value: string }[] };
+  timeoutSeconds: number;
+}
+
+const PROBE_KINDS = [
+  ['readinessProbe', 'readyz'],
+  ['livenessProbe', 'livez'],
+  ['startupProbe', 'startupz'],
+] as const;
+
+/**
+ * INJ-06: every httpGet readiness, liveness and startup probe of the app containers is pointed at
+ * the sidecar's status port (`/app-health/CONTAINER/readyz|livez|startupz` on 15020, which capture
+ * never redirects), and the original goes into `probers` for the sidecar to replay against the app
+ * over loopback — so the kubelet's plaintext probes work under STRICT mTLS. A probe whose named
+ * port the container does not declare is left alone, with a warning. Returns the containers rewritten.
+ */
+function rewriteAppProbes(containers: Container[], probers: Record<string, AppProber>, warnings: string[]): Container[] {
+  return containers.map((c) => {
+    const out: Container = { ...c };
+    for (const [field, suffix] of PROBE_KINDS) {
+      const probe = c[field];
+      const http = probe?.httpGet;
+      if (!probe || !http) continue;
+      const port = typeof http.port === 'number' ? http.port : /^\d+$/.test(String(http.port)) ? Number(http.port) : c.ports?.find((p) => p.name === http.port)?.containerPort;
+      if (port === undefined) {
+        warnings.push(`container ${c.name}: ${field} port "${String(http.port)}" names no port of the container, so the probe is not rewritten`);
+        continue;
+      }
+      const path = `/app-health/${c.name}/${suffix}`;
+      probers[path] = {
+        httpGet: { path: http.path ?? '/', port, scheme: http.scheme ?? 'HTTP', ...(http.httpHeaders && http.httpHeaders.length > 0 ? { httpHeaders: http.httpHeaders.map((h) => ({ name: h.name ?? '', value: h.value ?? '' })) } : {}) },
+        timeoutSeconds: probe.timeoutSeconds ?? 1,
+      };
+      out[field] = { ...probe, httpGet: { path, port: MERGED_METRICS_PORT, scheme: 'HTTP' } };
+    }
+    return out;
+  });
+}
+
 /** The app's Prometheus endpoint from its prometheus.io annotations, for `--app-metrics` (Istio's metrics merging). */
 function appMetricsUrl(ann: Readonly<Record<string, string>>, warnings: string[]): string | undefined {
   if (ann[A.prometheusScrape] !== 'true') return undefined;
@@ -320,7 +365,12 @@ export function injectPod(pod: Pod, ctx: InjectionContext): InjectionResult {
       runAsUser: ids.uid,
     },
   };
-  out.spec.containers = [...(out.spec.containers ?? []), sidecar];
+  const rewriteAnnotation = ann[A.rewriteAppHTTPProbers];
+  const rewrite = rewriteAnnotation !== undefined ? parseGoBool(rewriteAnnotation) === true : d.rewriteAppProbes;
+  const probers: Record<string, AppProber> = {};
+  const appContainers = rewrite ? rewriteAppProbes(out.spec.containers ?? [], probers, warnings) : (out.spec.containers ?? []);
+  if (Object.keys(probers).length > 0) env.push({ name: APP_PROBERS_ENV, value: JSON.stringify(probers) });
+  out.spec.containers = [...appContainers, sidecar];
   out.spec.securityContext = { ...((out.spec.securityContext as Record<string, unknown> | undefined) ?? {}), fsGroup: ids.fsGroup };
 
   // The CNI plugin parses the same annotations; settings it would refuse (e.g. from bad defaults) fail here too.

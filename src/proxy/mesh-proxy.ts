@@ -3,6 +3,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { AdminServer, HealthServer, MergedMetricsServer, StatsServer, type AppMetricsSource, type ServerState } from './admin/admin-server.js';
+import type { AppProbe } from './admin/app-probers.js';
 import { xdsNode, type NodeIdentity } from './bootstrap.js';
 import { buildProxyConfig, secretOf, validateResources } from './config/proxy-config.js';
 import { ConfigError } from './config/xds-json.js';
@@ -33,6 +34,8 @@ export interface MeshProxyOptions {
   mergedMetricsPort?: number;
   /** The app's metrics endpoint on loopback, merged on 15020 (Istio: the prometheus.io annotations). */
   appMetrics?: AppMetricsSource;
+  /** The app's health probes rewritten at injection (ISTIO_KUBE_APP_PROBERS), answered on 15020 against the app's address. */
+  appProbes?: ReadonlyMap<string, AppProbe>;
   /** One access log line per request in Istio's text or JSON format (off by default, as in Istio 1.6). */
   accessLog?: { encoding: 'text' | 'json'; write(line: string): void };
   /** How long connections may finish after SIGTERM or /quitquitquit (Istio's drain duration is 45 s; 5 s here). */
@@ -176,7 +179,11 @@ export class MeshProxy {
       this.stats = new StatsServer(() => this.telemetry.metrics.prometheus(), { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.statsPort ?? 15090 });
     }
     if ((options.mergedMetricsPort ?? 15020) >= 0) {
-      this.merged = new MergedMetricsServer(() => this.telemetry.metrics.prometheus(), options.appMetrics, { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.mergedMetricsPort ?? 15020 });
+      this.merged = new MergedMetricsServer(() => this.telemetry.metrics.prometheus(), options.appMetrics, {
+        host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1',
+        port: options.mergedMetricsPort ?? 15020,
+        ...(options.appProbes ? { appProbes: options.appProbes, appHost: options.plan.appAddress ?? '127.0.0.1' } : {}),
+      });
     }
     this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
   }

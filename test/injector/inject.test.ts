@@ -433,3 +433,43 @@ test('injectionSettingsFromControlPlane: policy, selectors, object selector and 
   assert.deepEqual(s.neverInjectSelector, [{ matchLabels: { job: 'batch' } }]);
   assert.equal(injectionSettingsFromControlPlane('istio-system', 'basic', applyProfiles({})).policy, 'disabled', 'the base profile sets autoInject: false');
 });
+
+test('INJ-06: with sidecar.istio.io/rewriteAppHTTPProbers the app\'s httpGet probes go to the status port, and the originals reach the sidecar in ISTIO_KUBE_APP_PROBERS', () => {
+  const containers: NonNullable<Pod['spec']['containers']> = [
+    {
+      name: 'reviews',
+      image: 'reviews:1',
+      command: ['node', 'reviews.js'],
+      ports: [{ name: 'http', containerPort: 9080 }],
+      readinessProbe: { httpGet: { path: '/health', port: 'http', httpHeaders: [{ name: 'x-probe', value: 'kubelet' }] }, timeoutSeconds: 3, periodSeconds: 5 },
+      livenessProbe: { httpGet: { path: '/live', port: 9080, scheme: 'HTTPS' } },
+      startupProbe: { tcpSocket: { port: 9080 } },
+    },
+    { name: 'helper', image: 'helper:1', command: ['helper'], readinessProbe: { httpGet: { path: '/h', port: 'metrics' } } },
+  ];
+  const r = injectPod(pod({ annotations: { 'sidecar.istio.io/rewriteAppHTTPProbers': 'true' }, spec: { containers } }), ctx);
+  const app = r.pod.spec.containers![0]!;
+  assert.deepEqual(app.readinessProbe, { httpGet: { path: '/app-health/reviews/readyz', port: 15020, scheme: 'HTTP' }, timeoutSeconds: 3, periodSeconds: 5 });
+  assert.deepEqual(app.livenessProbe, { httpGet: { path: '/app-health/reviews/livez', port: 15020, scheme: 'HTTP' } });
+  assert.deepEqual(app.startupProbe, { tcpSocket: { port: 9080 } }, 'only httpGet probes are rewritten, as in Istio 1.6');
+  assert.deepEqual(r.pod.spec.containers![1]!.readinessProbe, { httpGet: { path: '/h', port: 'metrics' } }, 'a named port the container lacks is left alone');
+  assert.match(r.warnings.join('\n'), /container helper: readinessProbe port "metrics" names no port of the container/);
+  const env = sidecarOf(r).env?.find((e) => e.name === 'ISTIO_KUBE_APP_PROBERS');
+  assert.deepEqual(JSON.parse(env!.value!), {
+    '/app-health/reviews/readyz': { httpGet: { path: '/health', port: 9080, scheme: 'HTTP', httpHeaders: [{ name: 'x-probe', value: 'kubelet' }] }, timeoutSeconds: 3 },
+    '/app-health/reviews/livez': { httpGet: { path: '/live', port: 9080, scheme: 'HTTPS' }, timeoutSeconds: 1 },
+  });
+  assert.ok(!r.warnings.some((w) => w.includes('rewriteAppHTTPProbers')), 'the annotation takes effect, so it is not reported as ignored');
+});
+
+test('INJ-06: probes stay as they are by default (Maistra 2.0), when the annotation says false, and follow the SMCP\'s rewriteApplicationProbes otherwise', () => {
+  const containers: NonNullable<Pod['spec']['containers']> = [{ name: 'reviews', image: 'reviews:1', command: ['node'], readinessProbe: { httpGet: { path: '/health', port: 9080 } } }];
+  const plain = injectPod(pod({ spec: { containers } }), ctx);
+  assert.deepEqual(plain.pod.spec.containers![0]!.readinessProbe, { httpGet: { path: '/health', port: 9080 } });
+  assert.equal(sidecarOf(plain).env?.some((e) => e.name === 'ISTIO_KUBE_APP_PROBERS'), false);
+  const smcp = injectionSettingsFromControlPlane('istio-system', 'basic', { proxy: { runtime: { readiness: { rewriteApplicationProbes: true } } } });
+  const meshWide = { ...ctx, ...smcp, proxy: smcp.proxy };
+  assert.equal(injectPod(pod({ spec: { containers } }), meshWide).pod.spec.containers![0]!.readinessProbe?.httpGet?.port, 15020);
+  assert.equal(injectPod(pod({ annotations: { 'sidecar.istio.io/rewriteAppHTTPProbers': 'false' }, spec: { containers } }), meshWide).pod.spec.containers![0]!.readinessProbe?.httpGet?.port, 9080);
+  assert.throws(() => injectPod(pod({ annotations: { 'sidecar.istio.io/rewriteAppHTTPProbers': 'yes please' }, spec: { containers } }), ctx), /rewriteAppHTTPProbers: "yes please" is not a boolean/);
+});

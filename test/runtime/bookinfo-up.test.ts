@@ -163,6 +163,14 @@ async function bookinfoScenario(t: TestContext, mode: 'netns' | 'loopback'): Pro
   assert.match(outsider.reason, /not a member/);
   assert.equal(rows.filter((r) => r.sidecar).length, 6, 'the six Bookinfo pods have sidecars');
 
+  // Mesh-wide STRICT mutual TLS: traffic keeps flowing (every Bookinfo pod has a sidecar), and from
+  // here on the kubelet's plaintext readiness probes work only because injection rewrote them to the
+  // sidecars' status port (the example's SMCP sets rewriteApplicationProbes).
+  const strict = join(runDir, 'strict.yaml');
+  writeFileSync(strict, 'apiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}\n');
+  await apply('apply', strict);
+  assert.equal(m.mesh.podsOf('default', 'ratings-v1')[0]!.spec.containers?.find((c) => c.name === 'ratings')?.readinessProbe?.httpGet?.port, 15020, 'the probe was rewritten at injection');
+
   // A killed pod process is restarted and traffic recovers.
   await apply('delete', join(SAMPLES, 'virtual-service-ratings-test-abort.yaml'));
   await settle('jason sees black stars again', 'jason', (s) => s === 'black', 2);

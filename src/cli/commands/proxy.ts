@@ -1,5 +1,6 @@
 // `meltemi proxy`: runs a sidecar or gateway configured by the control plane until SIGINT/SIGTERM or /quitquitquit.
 import { setFlagsFromString } from 'node:v8';
+import { parseAppProbers } from '../../proxy/admin/app-probers.js';
 import { MeshError } from '../../shared/errors.js';
 import { tunable, Tunables } from '../../shared/tunables.js';
 import { appMetricsUrl } from '../../proxy/admin/admin-server.js';
@@ -129,6 +130,8 @@ export async function runProxy(o: ProxyCommandOptions, io: CliIO): Promise<numbe
     statsPort: intOf(o.statsPort, '--stats-port', 0)!,
     mergedMetricsPort: intOf(o.mergedMetricsPort, '--merged-metrics-port', 0)!,
     ...(o.appMetrics ? { appMetrics: { url: appMetricsUrl(o.appMetrics).href } } : {}),
+    // Istio's agent contract: the injector passes the app's rewritten probes in this variable.
+    ...(process.env.ISTIO_KUBE_APP_PROBERS ? { appProbes: parseAppProbers(process.env.ISTIO_KUBE_APP_PROBERS) } : {}),
     drainMs: Math.max(0, Number(o.drainSeconds) || 0) * 1000,
     ...(o.accessLog ? { accessLog: { encoding: o.accessLog, write: (line: string) => io.out(line.endsWith('\n') ? line : `${line}\n`) } } : {}),
     logger: {

@@ -3,6 +3,7 @@ import * as http from 'node:http';
 import { isIP } from 'node:net';
 import { MeshError } from '../../shared/errors.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../shared/metrics.js';
+import { runAppProbe, type AppProbe } from './app-probers.js';
 import { envoyConfigDump, type TypeDump } from '../../xds/config-dump.js';
 import type { ProxyConfig } from '../config/proxy-config.js';
 
@@ -229,7 +230,8 @@ export function appMetricsUrl(raw: string): URL {
  * Istio's merged metrics on 15020 (pilot-agent's /stats/prometheus): the proxy's metrics, then the
  * app's, scraped over loopback at each request, so Prometheus needs one scrape per pod and the app's
  * port stays behind mutual TLS (MAISTRA-1621). A failing app scrape is counted and leaves the proxy's
- * metrics served.
+ * metrics served. The same port answers the app's health probes that injection rewrote
+ * (`/app-health/CONTAINER/readyz|livez|startupz`, INJ-06) by replaying them against the app.
  */
 export class MergedMetricsServer {
   private readonly server: SmallServer;
@@ -240,12 +242,19 @@ export class MergedMetricsServer {
   constructor(
     private readonly proxyMetrics: () => string,
     app: AppMetricsSource | undefined,
-    private readonly options: { host?: string; port?: number } = {},
+    private readonly options: { host?: string; port?: number; appProbes?: ReadonlyMap<string, AppProbe>; appHost?: string } = {},
   ) {
     if (app) this.app = { url: appMetricsUrl(app.url), timeoutMs: app.timeoutMs ?? 5_000, maxBytes: app.maxBytes ?? 16 * 1024 * 1024 };
     this.server = new SmallServer(
       (req, res) => {
-        if (new URL(req.url ?? '/', 'http://agent').pathname !== '/stats/prometheus') return send(res, 404, 'not found\n');
+        const pathname = new URL(req.url ?? '/', 'http://agent').pathname;
+        // The kubelet's probes, rewritten at injection (INJ-06): replayed against the app over loopback.
+        const probe = pathname.startsWith('/app-health/') ? this.options.appProbes?.get(pathname) : undefined;
+        if (probe) {
+          void runAppProbe(probe, this.options.appHost ?? '127.0.0.1').then((status) => send(res, status, ''));
+          return;
+        }
+        if (pathname !== '/stats/prometheus') return send(res, 404, 'not found\n');
         this.merged().then(
           (body) => send(res, 200, body, PROMETHEUS_CONTENT_TYPE),
           () => send(res, 500, 'metrics unavailable\n'),
