@@ -2,12 +2,24 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 
 /** How readiness is checked (Kubernetes' readinessProbe, the forms the runtime supports). */
-export type Probe =
-  | { kind: 'http'; host: string; port: number; path: string; periodMs: number; timeoutMs: number; initialDelayMs: number; failureThreshold: number; successThreshold: number }
-  | { kind: 'tcp'; host: string; port: number; periodMs: number; timeoutMs: number; initialDelayMs: number; failureThreshold: number; successThreshold: number };
+export type Probe = ProbeTiming &
+  (
+    | { kind: 'http'; host: string; port: number; path: string; scheme?: 'HTTP' | 'HTTPS'; headers?: ReadonlyArray<readonly [string, string]> }
+    | { kind: 'tcp'; host: string; port: number }
+    | { kind: 'exec'; command: readonly string[] }
+  );
+
+export interface ProbeTiming {
+  periodMs: number;
+  timeoutMs: number;
+  initialDelayMs: number;
+  failureThreshold: number;
+  successThreshold: number;
+}
 
 export interface ContainerSpec {
   /** `namespace/pod/container`, for logs and errors. */
@@ -92,10 +104,35 @@ export class SupervisedContainer {
     if (before !== this.status.state || change.restarts !== undefined) this.onChange(this.current);
   }
 
-  private argv(): string[] {
+  /** `command` as this container runs it: in its network namespace, as its user. */
+  private argv(command: readonly string[] = this.spec.argv): string[] {
     const s = this.spec;
     const user = s.user ? ['setpriv', `--reuid=${s.user.uid}`, `--regid=${s.user.gid}`, '--clear-groups', '--'] : [];
-    return [...(s.netns ? ['ip', 'netns', 'exec', s.netns] : []), ...user, ...s.argv];
+    return [...(s.netns ? ['ip', 'netns', 'exec', s.netns] : []), ...user, ...command];
+  }
+
+  /**
+   * An exec probe: `command` run as the container runs (namespace, user, environment, directory);
+   * it passes when it exits 0 within the timeout. A command still running then is killed, with its
+   * process group, and fails, as the kubelet's probe times out.
+   */
+  private runExec(command: readonly string[], timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const argv = this.argv(command);
+      const child = spawn(argv[0]!, argv.slice(1), { cwd: this.spec.cwd, env: { ...this.spec.env }, stdio: 'ignore', detached: true });
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, timeoutMs);
+      child.once('error', () => undefined); // 'close' follows
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve(code === 0);
+      });
+    });
   }
 
   private launch(): void {
@@ -142,7 +179,7 @@ export class SupervisedContainer {
     let failed = 0;
     const tick = () => {
       if (this.stopping || run !== this.probeRun || !this.child) return;
-      void check(p).then((passed) => {
+      void check(p, (command, timeoutMs) => this.runExec(command, timeoutMs)).then((passed) => {
         if (this.stopping || run !== this.probeRun || !this.child) return;
         if (passed) {
           failed = 0;
@@ -158,8 +195,13 @@ export class SupervisedContainer {
   }
 }
 
-/** One probe attempt: an HTTP GET answered 200–399, or a TCP connect, within the timeout. */
-export function check(p: Probe): Promise<boolean> {
+/**
+ * One probe attempt within the timeout: an HTTP(S) GET answered 200–399 (an HTTPS probe does not
+ * verify the certificate, as the kubelet's does not), a TCP connect, or a command (run by `exec`)
+ * exiting 0.
+ */
+export function check(p: Probe, exec?: (command: readonly string[], timeoutMs: number) => Promise<boolean>): Promise<boolean> {
+  if (p.kind === 'exec') return exec ? exec(p.command, p.timeoutMs) : Promise.resolve(false);
   return new Promise((resolve) => {
     if (p.kind === 'tcp') {
       const s = net.connect({ host: p.host, port: p.port });
@@ -172,10 +214,12 @@ export function check(p: Probe): Promise<boolean> {
       s.once('error', () => done(false));
       return;
     }
-    const req = http.get({ host: p.host, port: p.port, path: p.path, timeout: p.timeoutMs, agent: false, headers: { 'user-agent': 'kube-probe/meltemi' } }, (res) => {
+    const options = { host: p.host, port: p.port, path: p.path, timeout: p.timeoutMs, agent: false as const, headers: { 'user-agent': 'kube-probe/meltemi', ...Object.fromEntries(p.headers ?? []) } };
+    const answered = (res: http.IncomingMessage) => {
       res.resume();
       resolve(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 400);
-    });
+    };
+    const req = p.scheme === 'HTTPS' ? https.get({ ...options, rejectUnauthorized: false }, answered) : http.get(options, answered);
     req.once('timeout', () => req.destroy());
     req.once('error', () => resolve(false));
   });

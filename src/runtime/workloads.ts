@@ -17,9 +17,9 @@ export interface ContainerManifest {
 }
 
 interface ProbeManifest {
-  httpGet?: { path?: string; port: number | string; host?: string };
+  httpGet?: { path?: string; port: number | string; host?: string; scheme?: 'HTTP' | 'HTTPS'; httpHeaders?: { name: string; value: string }[] };
   tcpSocket?: { port: number | string; host?: string };
-  exec?: unknown;
+  exec?: { command?: string[] };
   grpc?: unknown;
   initialDelaySeconds?: number;
   timeoutSeconds?: number;
@@ -152,7 +152,8 @@ function portOf(c: ContainerManifest, port: number | string, where: string): num
 
 /**
  * The container's readinessProbe as the supervisor runs it, against the pod's address (a probe's
- * `host` field wins). exec and gRPC probes are refused with the container named.
+ * `host` field wins); an exec probe runs its command as the container runs. gRPC probes are
+ * refused with the container named.
  */
 export function readinessOf(c: ContainerManifest, podIp: string, where: string): Probe | undefined {
   const p = c.readinessProbe;
@@ -164,7 +165,15 @@ export function readinessOf(c: ContainerManifest, podIp: string, where: string):
     failureThreshold: p.failureThreshold ?? 3,
     successThreshold: p.successThreshold ?? 1,
   };
-  if (p.httpGet) return { kind: 'http', host: p.httpGet.host ?? podIp, port: portOf(c, p.httpGet.port, where), path: p.httpGet.path ?? '/', ...timing };
+  if (p.httpGet) {
+    const headers = (p.httpGet.httpHeaders ?? []).map((h) => [h.name, h.value] as const);
+    return { kind: 'http', host: p.httpGet.host ?? podIp, port: portOf(c, p.httpGet.port, where), path: p.httpGet.path ?? '/', scheme: p.httpGet.scheme ?? 'HTTP', headers, ...timing };
+  }
   if (p.tcpSocket) return { kind: 'tcp', host: p.tcpSocket.host ?? podIp, port: portOf(c, p.tcpSocket.port, where), ...timing };
-  throw new MeshError('MESH_USAGE', `${where}: only httpGet and tcpSocket readiness probes are supported locally`);
+  if (p.exec) {
+    const command = p.exec.command ?? [];
+    if (command.length === 0) throw new MeshError('MESH_USAGE', `${where}: readinessProbe.exec.command is empty`);
+    return { kind: 'exec', command, ...timing };
+  }
+  throw new MeshError('MESH_USAGE', `${where}: gRPC readiness probes are not supported locally (use httpGet, tcpSocket or exec)`);
 }

@@ -1,7 +1,7 @@
 // The container supervisor: readiness from the probe, restarts with backoff after an exit, logs appended to the container's file, stop by PID.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SupervisedContainer, type ContainerStatus } from '../../src/runtime/supervisor.js';
@@ -58,4 +58,31 @@ test('a process that ignores SIGTERM is killed after the grace period', async (t
   await c.stop(300);
   assert.throws(() => process.kill(pid, 0));
   assert.match(readFileSync(join(dir, 'app.log'), 'utf8'), /ignored/);
+});
+
+test('an exec probe runs its command as the container runs (directory, environment): ready while it exits 0, not ready once it fails or hangs past its timeout', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-sup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const flag = join(dir, 'ready');
+  const c = new SupervisedContainer({
+    id: 'default/worker/app',
+    argv: [process.execPath, '-e', 'setInterval(() => {}, 1000)'],
+    // Relative: found only when the probe runs in the container's directory with its environment.
+    env: { PROBE_FLAG: './ready' },
+    cwd: dir,
+    logFile: join(dir, 'app.log'),
+    // Passes while the file says ok; with "hang" in it, sleeps past the timeout.
+    readiness: { kind: 'exec', command: ['sh', '-c', 'case "$(cat "$PROBE_FLAG" 2>/dev/null)" in ok) exit 0;; hang) sleep 5;; esac; exit 1'], periodMs: 50, timeoutMs: 300, initialDelayMs: 0, failureThreshold: 1, successThreshold: 1 },
+  });
+  t.after(() => c.stop(500));
+  c.start();
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(c.current.state, 'running', 'not ready while the command fails');
+  writeFileSync(flag, 'ok');
+  await until('ready', () => c.current.state === 'ready');
+  writeFileSync(flag, 'hang');
+  await until('not ready after a timed-out probe', () => c.current.state === 'running');
+  rmSync(flag);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(c.current.state, 'running');
 });

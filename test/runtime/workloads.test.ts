@@ -56,12 +56,17 @@ test('env values and the downward API fields a sidecar reads; other valueFrom so
   assert.throws(() => containerEnv({ name: 'c', env: [{ name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }, pod, 'container x'), /env\[0\] \(S\)/);
 });
 
-test('readiness probes: httpGet by number or port name against the pod address, tcpSocket, exec refused', () => {
+test('readiness probes: httpGet by number or port name against the pod address, with scheme and headers; tcpSocket; exec; gRPC refused', () => {
   const c = { name: 'c', ports: [{ name: 'http', containerPort: 9080 }], readinessProbe: { httpGet: { path: '/health', port: 'http' }, periodSeconds: 2 } };
-  assert.deepEqual(readinessOf(c, '10.77.0.5', 'c'), { kind: 'http', host: '10.77.0.5', port: 9080, path: '/health', periodMs: 2000, timeoutMs: 1000, initialDelayMs: 0, failureThreshold: 3, successThreshold: 1 });
+  assert.deepEqual(readinessOf(c, '10.77.0.5', 'c'), { kind: 'http', host: '10.77.0.5', port: 9080, path: '/health', scheme: 'HTTP', headers: [], periodMs: 2000, timeoutMs: 1000, initialDelayMs: 0, failureThreshold: 3, successThreshold: 1 });
+  const https = readinessOf({ name: 'c', readinessProbe: { httpGet: { port: 8443, scheme: 'HTTPS', httpHeaders: [{ name: 'x-probe', value: '1' }] } } }, '10.77.0.5', 'c');
+  assert.deepEqual(https && https.kind === 'http' ? [https.scheme, https.headers, https.path] : [], ['HTTPS', [['x-probe', '1']], '/']);
   assert.equal(readinessOf({ name: 'c', readinessProbe: { tcpSocket: { port: 5432 } } }, '10.77.0.5', 'c')?.kind, 'tcp');
   assert.equal(readinessOf({ name: 'c' }, '10.77.0.5', 'c'), undefined);
-  assert.throws(() => readinessOf({ name: 'c', readinessProbe: { exec: { command: ['true'] } } }, 'x', 'container y'), /container y: only httpGet and tcpSocket/);
+  const exec = readinessOf({ name: 'c', readinessProbe: { exec: { command: ['test', '-f', '/tmp/ready'] }, timeoutSeconds: 2 } }, 'x', 'c');
+  assert.deepEqual(exec && exec.kind === 'exec' ? [exec.command, exec.timeoutMs] : [], [['test', '-f', '/tmp/ready'], 2000]);
+  assert.throws(() => readinessOf({ name: 'c', readinessProbe: { exec: { command: [] } } }, 'x', 'container y'), /container y: readinessProbe.exec.command is empty/);
+  assert.throws(() => readinessOf({ name: 'c', readinessProbe: { grpc: { port: 9090 } } }, 'x', 'container y'), /container y: gRPC readiness probes are not supported locally/);
 });
 
 test('service VIPs: stable per service, a requested clusterIP kept, a clash refused, released addresses reusable', () => {
