@@ -1,6 +1,6 @@
 // End-entity certificates in DER by hand: the CSR read and its proof of possession checked with node:crypto, the TBSCertificate written and signed with the CA's key.
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { Tag, children, oid, oidText, pem, pemBody, readOne, tlv, x509Time, DerError } from '../shared/der.js';
+import { Oid, Tag, children, oid, oidText, pem, pemBody, readOne, tlv, x509Time, DerError } from '../shared/der.js';
 import type { CaBundle } from './ca-bundle.js';
 
 // Optimization: this module replaces @peculiar/x509 on the signing path. Its ASN.1 schema
@@ -8,27 +8,13 @@ import type { CaBundle } from './ca-bundle.js';
 // signing with node:crypto costs a fraction of that. The CA's own certificates (roots, loading
 // plugged-in CAs) still go through the library, where speed does not matter.
 
-const OID_EC_WITH_SHA256 = '1.2.840.10045.4.3.2';
-const OID_EC_WITH_SHA384 = '1.2.840.10045.4.3.3';
-const OID_RSA_WITH_SHA256 = '1.2.840.113549.1.1.11';
-const OID_RSA_WITH_SHA384 = '1.2.840.113549.1.1.12';
-const OID_RSA_WITH_SHA512 = '1.2.840.113549.1.1.13';
-const OID_BASIC_CONSTRAINTS = '2.5.29.19';
-const OID_KEY_USAGE = '2.5.29.15';
-const OID_EXT_KEY_USAGE = '2.5.29.37';
-const OID_SUBJECT_ALT_NAME = '2.5.29.17';
-const OID_AUTHORITY_KEY_ID = '2.5.29.35';
-const OID_SUBJECT_KEY_ID = '2.5.29.14';
-const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
-const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-
 /** Signature algorithms a CSR may use, by OID: the hash node:crypto verifies with and the key type it needs. */
 const CSR_SIGNATURES: Readonly<Record<string, { hash: string; keyType: 'ec' | 'rsa' }>> = {
-  [OID_EC_WITH_SHA256]: { hash: 'sha256', keyType: 'ec' },
-  [OID_EC_WITH_SHA384]: { hash: 'sha384', keyType: 'ec' },
-  [OID_RSA_WITH_SHA256]: { hash: 'sha256', keyType: 'rsa' },
-  [OID_RSA_WITH_SHA384]: { hash: 'sha384', keyType: 'rsa' },
-  [OID_RSA_WITH_SHA512]: { hash: 'sha512', keyType: 'rsa' },
+  [Oid.EC_WITH_SHA256]: { hash: 'sha256', keyType: 'ec' },
+  [Oid.EC_WITH_SHA384]: { hash: 'sha384', keyType: 'ec' },
+  [Oid.RSA_WITH_SHA256]: { hash: 'sha256', keyType: 'rsa' },
+  [Oid.RSA_WITH_SHA384]: { hash: 'sha384', keyType: 'rsa' },
+  [Oid.RSA_WITH_SHA512]: { hash: 'sha512', keyType: 'rsa' },
 };
 
 const CRITICAL = tlv(Tag.BOOLEAN, Buffer.from([0xff]));
@@ -99,10 +85,10 @@ function issuerOf(bundle: CaBundle): Issuer {
   let algorithm: Buffer;
   if (key.asymmetricKeyType === 'ec') {
     hash = details?.namedCurve === 'secp384r1' ? 'sha384' : 'sha256';
-    algorithm = tlv(Tag.SEQUENCE, oid(hash === 'sha384' ? OID_EC_WITH_SHA384 : OID_EC_WITH_SHA256));
+    algorithm = tlv(Tag.SEQUENCE, oid(hash === 'sha384' ? Oid.EC_WITH_SHA384 : Oid.EC_WITH_SHA256));
   } else {
     hash = 'sha256';
-    algorithm = tlv(Tag.SEQUENCE, oid(OID_RSA_WITH_SHA256), tlv(Tag.NULL));
+    algorithm = tlv(Tag.SEQUENCE, oid(Oid.RSA_WITH_SHA256), tlv(Tag.NULL));
   }
   issuer = { name: Buffer.from(subject.raw), key, hash, algorithm, authorityKeyId: authorityKeyIdOf(fields, createPublicKey(key)) };
   issuers.set(bundle, issuer);
@@ -116,7 +102,7 @@ function authorityKeyIdOf(tbsFields: ReturnType<typeof children>, caPublicKey: K
   if (extensions) {
     for (const ext of children(readOne(extensions.content, Tag.SEQUENCE, 'extensions').content)) {
       const [id, ...rest] = children(ext.content);
-      if (id && oidText(id.content) === OID_SUBJECT_KEY_ID) keyId = readOne(rest[rest.length - 1]!.content, Tag.OCTET_STRING, 'subjectKeyIdentifier').content;
+      if (id && oidText(id.content) === Oid.SUBJECT_KEY_ID) keyId = readOne(rest[rest.length - 1]!.content, Tag.OCTET_STRING, 'subjectKeyIdentifier').content;
     }
   }
   if (!keyId) {
@@ -124,7 +110,7 @@ function authorityKeyIdOf(tbsFields: ReturnType<typeof children>, caPublicKey: K
     const bits = spki[1]!.content.subarray(1);
     keyId = createHash('sha1').update(bits).digest();
   }
-  return extension(OID_AUTHORITY_KEY_ID, false, tlv(Tag.SEQUENCE, tlv(0x80, keyId)));
+  return extension(Oid.AUTHORITY_KEY_ID, false, tlv(Tag.SEQUENCE, tlv(0x80, keyId)));
 }
 
 function extension(id: string, critical: boolean, value: Buffer): Buffer {
@@ -132,10 +118,10 @@ function extension(id: string, critical: boolean, value: Buffer): Buffer {
 }
 
 // The fixed extensions of every leaf, encoded once.
-const BASIC_CONSTRAINTS_LEAF = extension(OID_BASIC_CONSTRAINTS, true, tlv(Tag.SEQUENCE));
+const BASIC_CONSTRAINTS_LEAF = extension(Oid.BASIC_CONSTRAINTS, true, tlv(Tag.SEQUENCE));
 /** digitalSignature (bit 0) and keyEncipherment (bit 2): one octet 1010 0000, five unused bits. */
-const KEY_USAGE_LEAF = extension(OID_KEY_USAGE, true, tlv(Tag.BIT_STRING, Buffer.from([5, 0xa0])));
-const EXT_KEY_USAGE_LEAF = extension(OID_EXT_KEY_USAGE, false, tlv(Tag.SEQUENCE, oid(OID_SERVER_AUTH), oid(OID_CLIENT_AUTH)));
+const KEY_USAGE_LEAF = extension(Oid.KEY_USAGE, true, tlv(Tag.BIT_STRING, Buffer.from([5, 0xa0])));
+const EXT_KEY_USAGE_LEAF = extension(Oid.EXT_KEY_USAGE, false, tlv(Tag.SEQUENCE, oid(Oid.SERVER_AUTH), oid(Oid.CLIENT_AUTH)));
 
 /** A leaf's subject alternative names: URIs (SPIFFE IDs) or DNS names, ASCII already checked by the caller. */
 export type LeafName = { type: 'uri' | 'dns'; value: string };
@@ -158,7 +144,7 @@ export function writeLeaf(bundle: CaBundle, spki: Buffer, names: readonly LeafNa
     tlv(Tag.SEQUENCE, x509Time(notBefore), x509Time(notAfter)),
     tlv(Tag.SEQUENCE), // empty subject: the SAN carries the identity
     spki,
-    tlv(0xa3, tlv(Tag.SEQUENCE, BASIC_CONSTRAINTS_LEAF, KEY_USAGE_LEAF, EXT_KEY_USAGE_LEAF, extension(OID_SUBJECT_ALT_NAME, true, san), issuer.authorityKeyId)),
+    tlv(0xa3, tlv(Tag.SEQUENCE, BASIC_CONSTRAINTS_LEAF, KEY_USAGE_LEAF, EXT_KEY_USAGE_LEAF, extension(Oid.SUBJECT_ALT_NAME, true, san), issuer.authorityKeyId)),
   );
   // node:crypto signs ECDSA in DER form and RSA with PKCS#1 v1.5 by default: what X.509 expects.
   const signature = sign(issuer.hash, tbs, issuer.key);

@@ -1,7 +1,7 @@
 // A minimal PKCS#10 certificate request writer on node:crypto alone (no PKI library), for the proxy's workload key.
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { MeshError } from './errors.js';
-import { Tag, oid, pem, tlv } from './der.js';
+import { Oid, Tag, oid, pem, tlv } from './der.js';
 
 /** `attributes [0] IMPLICIT SET OF Attribute` in CertificationRequestInfo. */
 const ATTRIBUTES = 0xa0;
@@ -9,18 +9,13 @@ const ATTRIBUTES = 0xa0;
 const GENERAL_NAME_URI = 0x86;
 const { INTEGER, BIT_STRING, OCTET_STRING, NULL, SEQUENCE, SET, BOOLEAN } = Tag;
 
-const OID_EC_WITH_SHA256 = '1.2.840.10045.4.3.2';
-const OID_RSA_WITH_SHA256 = '1.2.840.113549.1.1.11';
-const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
-const OID_SUBJECT_ALT_NAME = '2.5.29.17';
-
 /** A URI SAN is printable ASCII (IA5String without controls); anything else is refused, not escaped. */
 const URI_CHARS = /^[\x21-\x7e]{1,2048}$/;
 
 /** The SAN extension with `uris` as URI names. Critical: the subject is empty (RFC 5280 §4.2.1.6). */
 function subjectAltNameExtension(uris: readonly string[]): Buffer {
   const names = tlv(SEQUENCE, ...uris.map((u) => tlv(GENERAL_NAME_URI, Buffer.from(u, 'ascii'))));
-  return tlv(SEQUENCE, oid(OID_SUBJECT_ALT_NAME), tlv(BOOLEAN, Buffer.from([0xff])), tlv(OCTET_STRING, names));
+  return tlv(SEQUENCE, oid(Oid.SUBJECT_ALT_NAME), tlv(BOOLEAN, Buffer.from([0xff])), tlv(OCTET_STRING, names));
 }
 
 /** The DER AlgorithmIdentifier of the signature `privateKey` makes. */
@@ -28,8 +23,8 @@ function signatureAlgorithm(privateKey: KeyObject): Buffer {
   const type = privateKey.asymmetricKeyType;
   const details = privateKey.asymmetricKeyDetails;
   // ecdsa-with-SHA256 takes no parameters (RFC 5758 §3.2); sha256WithRSAEncryption takes NULL (RFC 4055 §5).
-  if (type === 'ec' && details?.namedCurve === 'prime256v1') return tlv(SEQUENCE, oid(OID_EC_WITH_SHA256));
-  if (type === 'rsa' && (details?.modulusLength ?? 0) >= 2048) return tlv(SEQUENCE, oid(OID_RSA_WITH_SHA256), tlv(NULL));
+  if (type === 'ec' && details?.namedCurve === 'prime256v1') return tlv(SEQUENCE, oid(Oid.EC_WITH_SHA256));
+  if (type === 'rsa' && (details?.modulusLength ?? 0) >= 2048) return tlv(SEQUENCE, oid(Oid.RSA_WITH_SHA256), tlv(NULL));
   const what = type === 'ec' ? `EC ${details?.namedCurve}` : type === 'rsa' ? `RSA ${details?.modulusLength}` : type;
   throw new MeshError('MESH_USAGE', `CSR key type ${what} is not supported (use EC P-256 or RSA >= 2048)`);
 }
@@ -64,7 +59,7 @@ export function createCsr(options: CsrOptions): string {
   const bad = uris.find((u) => !URI_CHARS.test(u));
   if (bad !== undefined) throw new MeshError('MESH_USAGE', `URI SAN ${JSON.stringify(bad)} is not printable ASCII`);
   const attributes =
-    uris.length === 0 ? [] : [tlv(SEQUENCE, oid(OID_EXTENSION_REQUEST), tlv(SET, tlv(SEQUENCE, subjectAltNameExtension(uris))))];
+    uris.length === 0 ? [] : [tlv(SEQUENCE, oid(Oid.EXTENSION_REQUEST), tlv(SET, tlv(SEQUENCE, subjectAltNameExtension(uris))))];
 
   const info = tlv(
     SEQUENCE,

@@ -14,6 +14,24 @@ export const Tag = {
   SET: 0x31,
 } as const;
 
+/** Object identifiers the certificate and request writers use (RFC 5280, RFC 5758, RFC 4055, PKCS#9). */
+export const Oid = {
+  EC_WITH_SHA256: '1.2.840.10045.4.3.2',
+  EC_WITH_SHA384: '1.2.840.10045.4.3.3',
+  RSA_WITH_SHA256: '1.2.840.113549.1.1.11',
+  RSA_WITH_SHA384: '1.2.840.113549.1.1.12',
+  RSA_WITH_SHA512: '1.2.840.113549.1.1.13',
+  EXTENSION_REQUEST: '1.2.840.113549.1.9.14',
+  SUBJECT_KEY_ID: '2.5.29.14',
+  KEY_USAGE: '2.5.29.15',
+  SUBJECT_ALT_NAME: '2.5.29.17',
+  BASIC_CONSTRAINTS: '2.5.29.19',
+  AUTHORITY_KEY_ID: '2.5.29.35',
+  EXT_KEY_USAGE: '2.5.29.37',
+  SERVER_AUTH: '1.3.6.1.5.5.7.3.1',
+  CLIENT_AUTH: '1.3.6.1.5.5.7.3.2',
+} as const;
+
 function length(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
   const bytes: number[] = [];

@@ -229,8 +229,8 @@ spec:
   );
 });
 
-test('ServiceEntries for one host in two namespaces are two services, each with its own endpoints', () => {
-  const se = (name: string, ns: string, ts: string, ip: string) => `apiVersion: networking.istio.io/v1beta1
+/** A ServiceEntry for db.example.com:5432 with one endpoint, created at `ts`. */
+const dbEntry = (name: string, ns: string, ts: string, ip: string) => `apiVersion: networking.istio.io/v1beta1
 kind: ServiceEntry
 metadata: {name: ${name}, namespace: ${ns}, creationTimestamp: "${ts}"}
 spec:
@@ -238,6 +238,9 @@ spec:
   resolution: STATIC
   endpoints: [{address: ${ip}}]
   ports: [{number: 5432, name: tcp, protocol: TCP}]`;
+
+test('ServiceEntries for one host in two namespaces are two services, each with its own endpoints', () => {
+  const se = dbEntry;
   const store = tickingStore();
   applyYaml(store, [se('newer', 'a', '2022-01-01T00:00:00Z', '10.0.0.1'), se('older', 'z', '2021-01-01T00:00:00Z', '10.0.0.2')].join('\n---\n'));
   const reg = new ServiceRegistry(store);
@@ -268,14 +271,7 @@ spec:
 });
 
 test('within one namespace, the oldest ServiceEntry for a host owns it, then the name decides', () => {
-  const se = (name: string, ts: string, ip: string) => `apiVersion: networking.istio.io/v1beta1
-kind: ServiceEntry
-metadata: {name: ${name}, namespace: shop, creationTimestamp: "${ts}"}
-spec:
-  hosts: [db.example.com]
-  resolution: STATIC
-  endpoints: [{address: ${ip}}]
-  ports: [{number: 5432, name: tcp, protocol: TCP}]`;
+  const se = (name: string, ts: string, ip: string) => dbEntry(name, 'shop', ts, ip);
   const store = tickingStore();
   applyYaml(store, [se('newer', '2022-01-01T00:00:00Z', '10.0.0.1'), se('older', '2021-01-01T00:00:00Z', '10.0.0.2')].join('\n---\n'));
   const reg = new ServiceRegistry(store);
