@@ -20,7 +20,7 @@ import { injectIfRequired, interceptionOf } from '../injector/inject.js';
 import type { PodNetwork, PodNetworkSpec, ServiceAddress } from './pod-network.js';
 import { SupervisedContainer, type ContainerStatus } from './supervisor.js';
 import { VipAllocator } from './vip-allocator.js';
-import { containerArgv, containerEnv, podsOf, readinessOf, type ContainerManifest, type PodFacts, type PodPlan } from './workloads.js';
+import { containerArgv, containerEnv, livenessOf, podsOf, readinessOf, type ContainerManifest, type PodFacts, type PodPlan } from './workloads.js';
 
 /** Makes and removes pod networks (netns mode: `PodNetworks`, the real CNI chain). */
 export interface PodNetworkProvider {
@@ -367,6 +367,7 @@ export class LocalMesh {
       for (const c of (injected.spec.containers ?? []) as ContainerManifest[]) {
         const id = `${where}/${c.name}`;
         const probe = readinessOf(c, running.address.ip, `container ${id}`);
+        const liveness = livenessOf(c, running.address.ip, `container ${id}`);
         const isSidecar = result.injected && c.name === 'istio-proxy';
         // Without capture, processes run as the invoking user: no UID is excluded from anything.
         const user = capture ? userOf(c) : undefined;
@@ -383,6 +384,7 @@ export class LocalMesh {
               ...(user ? { user } : {}),
               logFile: join(podDir, `${c.name}.log`),
               ...(probe ? { readiness: probe } : {}),
+              ...(liveness ? { liveness } : {}),
             },
             () => this.writePod(running),
           ),

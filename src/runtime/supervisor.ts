@@ -35,6 +35,8 @@ export interface ContainerSpec {
   logFile: string;
   /** None: ready once running. */
   readiness?: Probe;
+  /** Failing it `failureThreshold` times in a row restarts the container, as the kubelet does. */
+  liveness?: Probe;
 }
 
 export type ContainerState = 'starting' | 'running' | 'ready' | 'backoff' | 'stopped';
@@ -51,6 +53,8 @@ export interface ContainerStatus {
 const BACKOFF_BASE_MS = 1_000;
 const BACKOFF_MAX_MS = 30_000;
 const BACKOFF_RESET_AFTER_MS = 60_000;
+/** A container failing its liveness probe gets SIGTERM, then SIGKILL after this long (a short terminationGracePeriodSeconds). */
+const LIVENESS_KILL_GRACE_MS = 5_000;
 
 /**
  * Runs a container until `stop()`: a process that exits is started again after a backoff that
@@ -65,6 +69,8 @@ export class SupervisedContainer {
   private timers = new Set<NodeJS.Timeout>();
   private startedAt = 0;
   private probeRun = 0;
+  /** Restarts the liveness probe asked for (they also count in `restarts`). */
+  livenessKills = 0;
 
   constructor(
     readonly spec: ContainerSpec,
@@ -150,6 +156,7 @@ export class SupervisedContainer {
     this.child = child;
     this.startedAt = Date.now();
     const run = ++this.probeRun;
+    let killedForLiveness = false;
     child.on('error', () => undefined); // 'exit' follows a failed spawn
     child.once('exit', (code, signal) => {
       this.child = undefined;
@@ -158,11 +165,32 @@ export class SupervisedContainer {
       if (ranMs >= BACKOFF_RESET_AFTER_MS) this.backoffMs = BACKOFF_BASE_MS;
       const delay = this.backoffMs;
       this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
-      this.set({ state: 'backoff', pid: undefined, lastExit: signal ? `signal ${signal}` : `exit ${code}`, restarts: this.status.restarts + 1 });
+      const how = signal ? `signal ${signal}` : `exit ${code}`;
+      this.set({ state: 'backoff', pid: undefined, lastExit: killedForLiveness ? `liveness probe failed (${how})` : how, restarts: this.status.restarts + 1 });
       this.later(delay, () => this.launch());
     });
     this.set({ state: this.spec.readiness ? 'running' : 'ready', pid: child.pid });
-    if (this.spec.readiness) this.probe(this.spec.readiness, run);
+    const readiness = this.spec.readiness;
+    if (readiness) {
+      this.probe(readiness, run, (passed, inARow) => {
+        if (passed && inARow >= readiness.successThreshold && this.status.state !== 'ready') this.set({ state: 'ready' });
+        if (!passed && inARow >= readiness.failureThreshold && this.status.state === 'ready') this.set({ state: 'running' });
+      });
+    }
+    const liveness = this.spec.liveness;
+    if (liveness) {
+      this.probe(liveness, run, (passed, inARow) => {
+        if (passed || inARow < liveness.failureThreshold || child.exitCode !== null || child.signalCode !== null) return;
+        // The kubelet kills a container that fails its liveness probe; the exit handler restarts it.
+        if (killedForLiveness) return;
+        killedForLiveness = true;
+        this.livenessKills++;
+        child.kill('SIGTERM');
+        this.later(LIVENESS_KILL_GRACE_MS, () => {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        });
+      });
+    }
   }
 
   private later(ms: number, fn: () => void): void {
@@ -173,21 +201,17 @@ export class SupervisedContainer {
     this.timers.add(t);
   }
 
-  /** Probes every period while this run lives; the state flips after successThreshold / failureThreshold results in a row. */
-  private probe(p: Probe, run: number): void {
+  /** Probes every period while this run lives; `onResult` hears each result and how many of that result came in a row. */
+  private probe(p: Probe, run: number, onResult: (passed: boolean, inARow: number) => void): void {
     let ok = 0;
     let failed = 0;
     const tick = () => {
       if (this.stopping || run !== this.probeRun || !this.child) return;
       void check(p, (command, timeoutMs) => this.runExec(command, timeoutMs)).then((passed) => {
         if (this.stopping || run !== this.probeRun || !this.child) return;
-        if (passed) {
-          failed = 0;
-          if (++ok >= p.successThreshold && this.status.state !== 'ready') this.set({ state: 'ready' });
-        } else {
-          ok = 0;
-          if (++failed >= p.failureThreshold && this.status.state === 'ready') this.set({ state: 'running' });
-        }
+        if (passed) failed = 0;
+        else ok = 0;
+        onResult(passed, passed ? ++ok : ++failed);
         this.later(p.periodMs, tick);
       });
     };

@@ -13,6 +13,7 @@ export interface ContainerManifest {
   env?: { name: string; value?: string; valueFrom?: unknown }[];
   ports?: { name?: string; containerPort: number; protocol?: string }[];
   readinessProbe?: ProbeManifest;
+  livenessProbe?: ProbeManifest;
   securityContext?: { runAsUser?: number; runAsGroup?: number };
 }
 
@@ -146,7 +147,7 @@ function portOf(c: ContainerManifest, port: number | string, where: string): num
   if (typeof port === 'number') return port;
   if (/^\d+$/.test(port)) return Number(port);
   const named = c.ports?.find((p) => p.name === port);
-  if (!named) throw new MeshError('MESH_USAGE', `${where}: readinessProbe port "${port}" names no port of the container`);
+  if (!named) throw new MeshError('MESH_USAGE', `${where}: probe port "${port}" names no port of the container`);
   return named.containerPort;
 }
 
@@ -156,8 +157,15 @@ function portOf(c: ContainerManifest, port: number | string, where: string): num
  * refused with the container named.
  */
 export function readinessOf(c: ContainerManifest, podIp: string, where: string): Probe | undefined {
-  const p = c.readinessProbe;
-  if (!p) return undefined;
+  return c.readinessProbe ? probeOf(c, c.readinessProbe, 'readinessProbe', podIp, where) : undefined;
+}
+
+/** The container's livenessProbe, read as `readinessOf` reads the readiness probe: failing it gets the container restarted. */
+export function livenessOf(c: ContainerManifest, podIp: string, where: string): Probe | undefined {
+  return c.livenessProbe ? probeOf(c, c.livenessProbe, 'livenessProbe', podIp, where) : undefined;
+}
+
+function probeOf(c: ContainerManifest, p: ProbeManifest, field: 'readinessProbe' | 'livenessProbe', podIp: string, where: string): Probe {
   const timing = {
     periodMs: (p.periodSeconds ?? 10) * 1000,
     timeoutMs: (p.timeoutSeconds ?? 1) * 1000,
@@ -172,8 +180,8 @@ export function readinessOf(c: ContainerManifest, podIp: string, where: string):
   if (p.tcpSocket) return { kind: 'tcp', host: p.tcpSocket.host ?? podIp, port: portOf(c, p.tcpSocket.port, where), ...timing };
   if (p.exec) {
     const command = p.exec.command ?? [];
-    if (command.length === 0) throw new MeshError('MESH_USAGE', `${where}: readinessProbe.exec.command is empty`);
+    if (command.length === 0) throw new MeshError('MESH_USAGE', `${where}: ${field}.exec.command is empty`);
     return { kind: 'exec', command, ...timing };
   }
-  throw new MeshError('MESH_USAGE', `${where}: gRPC readiness probes are not supported locally (use httpGet, tcpSocket or exec)`);
+  throw new MeshError('MESH_USAGE', `${where}: gRPC ${field === 'readinessProbe' ? 'readiness' : 'liveness'} probes are not supported locally (use httpGet, tcpSocket or exec)`);
 }

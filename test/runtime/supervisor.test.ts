@@ -86,3 +86,29 @@ test('an exec probe runs its command as the container runs (directory, environme
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(c.current.state, 'running');
 });
+
+test('a container failing its liveness probe failureThreshold times in a row is killed and started again; its readiness is unaffected by the liveness probe', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-sup-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  // Healthy for its first 3 liveness checks, then /live answers 500 (a wedged app that still serves).
+  const script = `let n = 0; require('http').createServer((q, s) => { if (q.url === '/live') { n++; s.statusCode = n > 3 ? 500 : 200; } s.end('x'); }).listen(${port}, '127.0.0.1', () => console.log('started'));`;
+  const c = new SupervisedContainer({
+    id: 'default/wedged/app',
+    argv: [process.execPath, '-e', script],
+    env: {},
+    cwd: dir,
+    logFile: join(dir, 'app.log'),
+    readiness: { kind: 'http', host: '127.0.0.1', port, path: '/ready', periodMs: 50, timeoutMs: 500, initialDelayMs: 0, failureThreshold: 1, successThreshold: 1 },
+    liveness: { kind: 'http', host: '127.0.0.1', port, path: '/live', periodMs: 50, timeoutMs: 500, initialDelayMs: 100, failureThreshold: 2, successThreshold: 1 },
+  });
+  t.after(() => c.stop(500));
+  c.start();
+  await until('ready', () => c.current.state === 'ready');
+  const firstPid = c.current.pid!;
+  await until('restarted after failing its liveness probe', () => c.current.restarts >= 1, 20_000);
+  assert.equal(c.livenessKills >= 1, true);
+  assert.match(c.current.lastExit ?? '', /^liveness probe failed \(signal SIGTERM\)$/);
+  await until('ready again', () => c.current.state === 'ready' && c.current.pid !== firstPid, 20_000);
+  assert.ok((readFileSync(join(dir, 'app.log'), 'utf8').match(/started/g)?.length ?? 0) >= 2, 'a second run logged to the same file');
+});

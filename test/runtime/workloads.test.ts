@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Resource } from '../../src/api/kind.js';
-import { containerArgv, containerEnv, podsOf, readinessOf, templateHash } from '../../src/runtime/workloads.js';
+import { containerArgv, containerEnv, livenessOf, podsOf, readinessOf, templateHash } from '../../src/runtime/workloads.js';
 import { VipAllocator } from '../../src/runtime/vip-allocator.js';
 import { MeshError } from '../../src/shared/errors.js';
 
@@ -67,6 +67,10 @@ test('readiness probes: httpGet by number or port name against the pod address, 
   assert.deepEqual(exec && exec.kind === 'exec' ? [exec.command, exec.timeoutMs] : [], [['test', '-f', '/tmp/ready'], 2000]);
   assert.throws(() => readinessOf({ name: 'c', readinessProbe: { exec: { command: [] } } }, 'x', 'container y'), /container y: readinessProbe.exec.command is empty/);
   assert.throws(() => readinessOf({ name: 'c', readinessProbe: { grpc: { port: 9090 } } }, 'x', 'container y'), /container y: gRPC readiness probes are not supported locally/);
+  const live = livenessOf({ name: 'c', ports: [{ name: 'http', containerPort: 9080 }], livenessProbe: { httpGet: { path: '/live', port: 'http' }, initialDelaySeconds: 5 } }, '10.77.0.5', 'c');
+  assert.deepEqual(live && live.kind === 'http' ? [live.port, live.path, live.initialDelayMs, live.failureThreshold] : [], [9080, '/live', 5000, 3]);
+  assert.equal(livenessOf({ name: 'c' }, 'x', 'c'), undefined);
+  assert.throws(() => livenessOf({ name: 'c', livenessProbe: { exec: { command: [] } } }, 'x', 'container y'), /container y: livenessProbe.exec.command is empty/);
 });
 
 test('service VIPs: stable per service, a requested clusterIP kept, a clash refused, released addresses reusable', () => {
