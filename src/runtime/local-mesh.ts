@@ -255,17 +255,21 @@ export class LocalMesh {
 
   /**
    * Brings the pods in line with the Deployments: a Deployment without pods of its current
-   * template gets them; its pods of an older template are stopped once the new ones are ready (or
-   * have failed, or after ROLLOUT_WAIT_MS), as a rolling update does, so traffic keeps flowing;
-   * pods whose Deployment is gone are stopped now. Also rewrites every pod's hosts file.
+   * template gets them. Its pods of an older template are stopped once the new ones are ready (or
+   * have failed, or after ROLLOUT_WAIT_MS), as a rolling update with surge does, so traffic keeps
+   * flowing; with `strategy.type: Recreate` they are stopped first and the new ones start after,
+   * so old and new never run together. Pods whose Deployment is gone are stopped now. Also
+   * rewrites every pod's hosts file.
    */
   private async reconcile(): Promise<void> {
     if (this.stopped) return;
     const deployments = this.store.list({ kind: 'Deployment', group: 'apps' });
     const wanted = new Set<string>();
     const started = new Map<string, PodPlan[]>();
+    const recreate = new Set<string>();
     for (const d of deployments) {
       const owner = `${d.metadata.namespace}/${d.metadata.name}`;
+      if ((d.spec as { strategy?: { type?: string } } | undefined)?.strategy?.type === 'Recreate') recreate.add(owner);
       const plans = podsOf(d, this.baseDirs.get(owner) ?? process.cwd());
       const current = [...this.pods.values()].filter((p) => ownerOf(p.plan) === owner && p.plan.templateHash === plans[0]?.templateHash && p.phase !== 'Terminating');
       for (const p of current.slice(0, plans.length)) wanted.add(podKey(p.plan));
@@ -273,10 +277,14 @@ export class LocalMesh {
       for (const plan of fresh) wanted.add(podKey(plan));
       if (fresh.length > 0) started.set(owner, fresh);
     }
-    await Promise.all([...started.values()].flat().map((plan) => this.startPod(plan)));
     const stale = [...this.pods.values()].filter((p) => !wanted.has(podKey(p.plan)) && p.phase !== 'Terminating');
-    const now = stale.filter((p) => !started.has(ownerOf(p.plan)));
-    const later = stale.filter((p) => started.has(ownerOf(p.plan)));
+    const first = stale.filter((p) => recreate.has(ownerOf(p.plan)));
+    for (const p of first) p.phase = 'Terminating';
+    await Promise.all(first.map((p) => this.stopPod(p)));
+    await Promise.all([...started.values()].flat().map((plan) => this.startPod(plan)));
+    const rest = stale.filter((p) => !recreate.has(ownerOf(p.plan)));
+    const now = rest.filter((p) => !started.has(ownerOf(p.plan)));
+    const later = rest.filter((p) => started.has(ownerOf(p.plan)));
     for (const p of later) p.phase = 'Terminating';
     await Promise.all(now.map((p) => this.stopPod(p)));
     if (later.length > 0) void this.retireAfterRollout(later, [...started.values()].flat());
