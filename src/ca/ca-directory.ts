@@ -1,5 +1,5 @@
 // The CA's directory: Istio's cacerts files (plugged in, or a root generated on first start and kept) and the key the local runtime's workload tokens are signed with.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MeshError } from '../shared/errors.js';
@@ -40,4 +40,47 @@ export async function openCaDirectory(dir: string, trustDomain: string): Promise
     await chmod(keyPath, 0o600);
   }
   return { bundle, tokenKey, generated: !present };
+}
+
+/** How often a followed CA directory is checked for new cacerts files. */
+export const CA_DIR_POLL_MS = 5_000;
+
+/**
+ * Follows `dir`: when its cacerts files change they are loaded and checked as at start
+ * (`loadCacerts`) and `onBundle` gets the new CA; a directory that fails a check goes to `onError`
+ * and the caller keeps its previous CA. This is how a root rotates: first root-cert.pem gains the
+ * new root (every proxy then trusts both), then the CA files are replaced, later the old root is
+ * dropped. One change is handled at a time. Returns the stop function.
+ */
+export function followCaDirectory(dir: string, handlers: { onBundle(bundle: CaBundle): Promise<void>; onError(e: unknown): void }, intervalMs = CA_DIR_POLL_MS): () => void {
+  const files = Object.values(CACERTS_FILES).map((f) => join(dir, f));
+  const stamp = () =>
+    files
+      .map((f) => {
+        try {
+          const st = statSync(f);
+          return `${st.mtimeMs}:${st.size}`;
+        } catch {
+          return 'missing';
+        }
+      })
+      .join('|');
+  let seen = stamp();
+  let busy = false;
+  let stopped = false;
+  const poll = setInterval(() => {
+    const now = stamp();
+    if (now === seen || busy) return;
+    seen = now;
+    busy = true;
+    loadCacerts(dir)
+      .then((bundle) => (stopped ? undefined : handlers.onBundle(bundle)))
+      .catch((e: unknown) => handlers.onError(e))
+      .finally(() => (busy = false));
+  }, intervalMs);
+  poll.unref();
+  return () => {
+    stopped = true;
+    clearInterval(poll);
+  };
 }

@@ -1,8 +1,9 @@
 // The whole local mesh behind `meltemi up`: the manifests in a store, discovery and the CA, every Deployment's pods as processes in their own network namespaces (with a sidecar when injected), and the ingress gateway.
-import { chmodSync, chownSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Resource } from '../api/kind.js';
-import { openCaDirectory } from '../ca/ca-directory.js';
+import type { CaBundle } from '../ca/ca-bundle.js';
+import { followCaDirectory, openCaDirectory } from '../ca/ca-directory.js';
 import { CaServer, SERVING_CERT_REISSUE_MS, caServerCredentials } from '../ca/ca-server.js';
 import { LocalTokenAuthenticator } from '../ca/caller-auth.js';
 import { formatFinding, validateLoaded } from '../config/findings.js';
@@ -116,6 +117,7 @@ export class LocalMesh {
   private discovery: Discovery | undefined;
   private ca: CaServer | undefined;
   private caReissue: NodeJS.Timeout | undefined;
+  private stopCaFollow: (() => void) | undefined;
   private tokens: LocalTokenAuthenticator | undefined;
   private readonly vips = new VipAllocator();
   private readonly pods = new Map<string, RunningPod>();
@@ -158,18 +160,25 @@ export class LocalMesh {
     this.tokens = new LocalTokenAuthenticator({ key: caDir.tokenKey, trustDomain: mesh.trustDomain });
     this.ca = new CaServer({ bundle: caDir.bundle, authenticator: this.tokens, trustDomain: mesh.trustDomain });
     // SMCP security.controlPlane.tls governs the CA's port too.
-    const caCredentials = () => caServerCredentials(this.ca!.currentBundle, [`istiod.${mesh.rootNamespace}.svc`, host], { tls: nodeTlsOptions(mesh.meshTls) });
-    await this.ca.start(`${host}:${this.ports.ca}`, await caCredentials());
+    const caCredentials = (bundle: CaBundle) => caServerCredentials(bundle, [`istiod.${mesh.rootNamespace}.svc`, host], { tls: nodeTlsOptions(mesh.meshTls) });
+    await this.ca.start(`${host}:${this.ports.ca}`, await caCredentials(caDir.bundle));
     // The serving certificate lives 24 h: a mesh left running gets a fresh one at half its life.
     this.caReissue = setInterval(() => {
-      caCredentials()
+      caCredentials(this.ca!.currentBundle)
         .then((c) => this.ca?.rotate(this.ca.currentBundle, c))
-        .catch((e: unknown) => o.log(`error	CA serving certificate not reissued: ${e instanceof Error ? e.message : String(e)}`));
+        .catch((e: unknown) => o.log(`error\tCA serving certificate not reissued: ${e instanceof Error ? e.message : String(e)}`));
     }, SERVING_CERT_REISSUE_MS);
     this.caReissue.unref();
-    writeFileSync(join(o.runDir, 'root-cert.pem'), caDir.bundle.trustBundlePem, { mode: 0o644 });
-    this.rootCertPem = caDir.bundle.trustBundlePem;
-    this.publishRootCert();
+    this.publishRoots(caDir.bundle.trustBundlePem);
+    // A plugged-in CA replaced, or a root rotated, in RUN_DIR/ca: as `meltemi discovery --ca-dir` does.
+    this.stopCaFollow = followCaDirectory(join(o.runDir, 'ca'), {
+      onBundle: async (bundle) => {
+        await this.ca?.rotate(bundle, await caCredentials(bundle));
+        this.publishRoots(bundle.trustBundlePem);
+        o.log(`info\tCA reloaded from ${join(o.runDir, 'ca')}`);
+      },
+      onError: (e) => o.log(`error\tCA directory not used, the previous CA keeps signing: ${e instanceof Error ? e.message : String(e)}`),
+    });
     o.log(`discovery: xDS on ${this.discovery.xdsAddress}, CA on ${host}:${this.ports.ca}, debug API on http://${this.discovery.debugAddress}`);
     await this.startGateway();
     await this.reconcile();
@@ -204,6 +213,21 @@ export class LocalMesh {
    * member roll's, or every namespace without one), as istiod publishes it, so workloads and tools
    * can read the roots; a namespace that joins later gets it when it is applied.
    */
+  /**
+   * The mesh's roots everywhere a workload reads them: RUN_DIR/root-cert.pem (the gateway's), each
+   * sidecar's copy in its pod directory (proxies re-read it every 5 s), and the ConfigMaps.
+   */
+  private publishRoots(pem: string): void {
+    const o = this.options;
+    writeFileSync(join(o.runDir, 'root-cert.pem'), pem, { mode: 0o644 });
+    for (const p of this.pods.values()) {
+      const copy = join(o.runDir, 'pods', p.plan.name, 'root-cert.pem');
+      if (p.injected && existsSync(copy)) writeFileSync(copy, pem, { mode: 0o644 });
+    }
+    this.rootCertPem = pem;
+    this.publishRootCert();
+  }
+
   private publishRootCert(): void {
     if (!this.rootCertPem) return;
     const members = this.members();
@@ -503,6 +527,7 @@ export class LocalMesh {
     await Promise.all([...this.pods.values()].map((p) => this.stopPod(p)));
     await this.options.network.close();
     clearInterval(this.caReissue);
+    this.stopCaFollow?.();
     await this.ca?.close();
     await this.discovery?.close();
   }

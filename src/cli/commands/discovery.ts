@@ -1,8 +1,7 @@
 // `meltemi discovery`: runs the control plane (and, with --ca-dir, its CA) until SIGINT/SIGTERM.
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { CACERTS_FILES, loadCacerts, type CaBundle } from '../../ca/ca-bundle.js';
-import { openCaDirectory } from '../../ca/ca-directory.js';
+import { readFileSync } from 'node:fs';
+import type { CaBundle } from '../../ca/ca-bundle.js';
+import { followCaDirectory, openCaDirectory } from '../../ca/ca-directory.js';
 import { CaServer, SERVING_CERT_REISSUE_MS, caServerCredentials } from '../../ca/ca-server.js';
 import { LocalTokenAuthenticator, type CallerAuthenticator } from '../../ca/caller-auth.js';
 import { IN_CLUSTER_SA_DIR, TokenReviewAuthenticator, inClusterApiAccess, type KubernetesApiAccess } from '../../ca/token-review.js';
@@ -34,28 +33,13 @@ export interface DiscoveryCommandOptions {
   stopSignal?: Promise<void>;
 }
 
-/** How often the CA directory is checked for new cacerts files (a plugged-in CA replaced, a root rotation). */
-const CA_DIR_POLL_MS = 5_000;
-
 /**
- * Follows the CA directory: when its files change they are loaded and checked as at start, and the
- * CA signs with them and serves TLS with a certificate from them; a directory that fails a check is
- * reported and the previous CA keeps signing. This is how a root rotates: first root-cert.pem gains
- * the new root (every proxy then trusts both), then the CA files are replaced, later the old root
- * is dropped. The serving certificate is also reissued before it expires. Returns the stop function.
+ * Follows the CA directory (`followCaDirectory`): a changed, valid directory makes the CA sign with
+ * it and serve TLS, and xDS over mutual TLS, with certificates from it; a broken one is reported
+ * and the previous CA keeps signing. The serving certificates are also reissued before they expire.
+ * Returns the stop function.
  */
 function watchCaDirectory(dir: string, ca: CaServer, names: readonly string[], tls: NodeTlsOptions, io: CliIO, discovery: Discovery): () => void {
-  const files = Object.values(CACERTS_FILES).map((f) => join(dir, f));
-  const stamp = () => files.map((f) => {
-    try {
-      const st = statSync(f);
-      return `${st.mtimeMs}:${st.size}`;
-    } catch {
-      return 'missing';
-    }
-  }).join('|');
-  let seen = stamp();
-  let busy = false;
   let stopped = false;
   const reload = async (bundle: CaBundle, what: string) => {
     if (stopped) return;
@@ -63,22 +47,15 @@ function watchCaDirectory(dir: string, ca: CaServer, names: readonly string[], t
     await discovery.rebindSecureXds(await caServerCredentials(bundle, names, { requireClientCertificate: true, tls }));
     io.err(`info\tCA ${what}\n`);
   };
-  const poll = setInterval(() => {
-    const now = stamp();
-    if (now === seen || busy) return;
-    seen = now;
-    busy = true;
-    loadCacerts(dir)
-      .then((bundle) => reload(bundle, `reloaded from ${dir}`))
-      .catch((e: unknown) => io.err(`error\tCA directory not used, the previous CA keeps signing: ${e instanceof Error ? e.message : String(e)}\n`))
-      .finally(() => (busy = false));
-  }, CA_DIR_POLL_MS);
+  const stopFollowing = followCaDirectory(dir, {
+    onBundle: (bundle) => reload(bundle, `reloaded from ${dir}`),
+    onError: (e) => io.err(`error\tCA directory not used, the previous CA keeps signing: ${e instanceof Error ? e.message : String(e)}\n`),
+  });
   const reissue = setInterval(() => void reload(ca.currentBundle, 'serving certificate reissued').catch(() => undefined), SERVING_CERT_REISSUE_MS);
-  poll.unref();
   reissue.unref();
   return () => {
     stopped = true;
-    clearInterval(poll);
+    stopFollowing();
     clearInterval(reissue);
   };
 }
