@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { MergedMetricsServer } from '../../src/proxy/admin/admin-server.js';
 import { parseAppProbers } from '../../src/proxy/admin/app-probers.js';
-import { freePort } from './http-mesh.js';
+import { freePort, until } from './http-mesh.js';
 
 interface App {
   port: number;
@@ -80,4 +80,24 @@ test('ISTIO_KUBE_APP_PROBERS is checked: bad paths, ports, schemes, headers and 
   assert.throws(bad({ '/app-health/c/readyz': { httpGet: { port: 80 }, timeoutSeconds: 0 } }), /timeoutSeconds must be positive/);
   const ok = parseAppProbers(JSON.stringify({ '/app-health/c/livez': { httpGet: { port: 80 } } }));
   assert.deepEqual(ok.get('/app-health/c/livez'), { path: '/', port: 80, scheme: 'HTTP', headers: [], timeoutMs: 1000 });
+});
+
+test('15020 replays at most 16 probes at once: more concurrent probe requests get 503 without reaching the app', async () => {
+  const a = await app();
+  a.hang = true;
+  const probes = parseAppProbers(JSON.stringify({ '/app-health/web/readyz': { httpGet: { path: '/health', port: a.port }, timeoutSeconds: 2 } }));
+  const server = new MergedMetricsServer(() => '', undefined, { host: '127.0.0.1', port: 0, appProbes: probes, appHost: '127.0.0.1' });
+  const address = await server.listen();
+  try {
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => get(address, '/app-health/web/readyz')));
+    assert.deepEqual(
+      [statuses.filter((s) => s === 500).length, statuses.filter((s) => s === 503).length],
+      [16, 4],
+      'sixteen probes reached the hanging app and timed out; four were refused at once',
+    );
+    await until('the app saw only sixteen', () => a.seen.length === 16);
+  } finally {
+    await server.close();
+    await a.close();
+  }
 });

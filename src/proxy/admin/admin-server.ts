@@ -226,6 +226,9 @@ export function appMetricsUrl(raw: string): URL {
   return url;
 }
 
+/** The kubelet sends one probe per container and kind at a time; more than this at once is not a kubelet. */
+const MAX_APP_PROBES_IN_FLIGHT = 16;
+
 /**
  * Istio's merged metrics on 15020 (pilot-agent's /stats/prometheus): the proxy's metrics, then the
  * app's, scraped over loopback at each request, so Prometheus needs one scrape per pod and the app's
@@ -235,6 +238,7 @@ export function appMetricsUrl(raw: string): URL {
  */
 export class MergedMetricsServer {
   private readonly server: SmallServer;
+  private probesInFlight = 0;
   private scrapes = 0;
   private failures = 0;
   private readonly app: { url: URL; timeoutMs: number; maxBytes: number } | undefined;
@@ -251,7 +255,13 @@ export class MergedMetricsServer {
         // The kubelet's probes, rewritten at injection (INJ-06): replayed against the app over loopback.
         const probe = pathname.startsWith('/app-health/') ? this.options.appProbes?.get(pathname) : undefined;
         if (probe) {
-          void runAppProbe(probe, this.options.appHost ?? '127.0.0.1').then((status) => send(res, status, ''));
+          // 15020 is reachable from outside the pod: a flood of probe requests must not become a flood on the app.
+          if (this.probesInFlight >= MAX_APP_PROBES_IN_FLIGHT) return send(res, 503, 'too many probes in flight\n');
+          this.probesInFlight++;
+          void runAppProbe(probe, this.options.appHost ?? '127.0.0.1').then((status) => {
+            this.probesInFlight--;
+            send(res, status, '');
+          });
           return;
         }
         if (pathname !== '/stats/prometheus') return send(res, 404, 'not found\n');
