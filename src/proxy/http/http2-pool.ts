@@ -35,7 +35,7 @@ export interface Http2PoolOptions {
   sourceAddress?: string;
 }
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 /** Before the peer's SETTINGS arrive, assume the RFC's recommended minimum. */
 const INITIAL_PEER_STREAMS = 100;
 
@@ -256,7 +256,16 @@ class Http2UpstreamStream implements UpstreamStream {
       this.ended = true;
       if (!this.released) events.end(this.trailers);
     });
-    if (waitForTrailers) req.once('wantTrailers', () => req.sendTrailers(this.requestTrailers ? toHttp2Headers(this.requestTrailers, {}) : {}));
+    if (waitForTrailers) {
+      req.once('wantTrailers', () => {
+        try {
+          req.sendTrailers(this.requestTrailers ? toHttp2Headers(this.requestTrailers, {}) : {});
+        } catch {
+          // Trailers Node refuses to send (a forbidden field) end this stream, not the proxy.
+          req.close(NGHTTP2_INTERNAL_ERROR);
+        }
+      });
+    }
     req.on('error', () => undefined); // 'close' follows
     req.once('close', () => {
       if (!this.ended) this.fail();
