@@ -12,6 +12,7 @@ import { ensureCniPlugins } from '../../src/runtime/pod-network.js';
 import { captureUnavailable } from '../../src/proxy/network/original-dst.js';
 import { freeSubnet, rootNetnsSupport } from '../helpers/netns.js';
 import { freePort, until } from '../proxy/http-mesh.js';
+import { freeHostPorts } from './loopback-mesh.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const SAMPLES = join(ROOT, 'examples', 'bookinfo-samples');
@@ -70,7 +71,7 @@ async function bookinfoScenario(t: TestContext, mode: 'netns' | 'loopback'): Pro
   const bridge = `mlt${process.pid.toString(36)}`;
   const subnet = `${mode === 'netns' ? freeSubnet() : '10.255.255'}.0/24`;
   const ingressPort = await freePort();
-  const hostPorts = { xds: await freePort(), ca: await freePort(), debug: await freePort(), gatewayAdmin: await freePort(), gatewayHealth: await freePort(), gatewayStats: await freePort(), gatewayMerged: await freePort() };
+  const hostPorts = await freeHostPorts();
   const logs: string[] = [];
   let mesh: LaunchedMesh | undefined;
   t.after(async () => {

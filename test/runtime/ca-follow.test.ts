@@ -1,12 +1,11 @@
 // `meltemi up` follows its CA directory as `meltemi discovery --ca-dir` does: a new root added to RUN_DIR/ca reaches the roots file and every istio-ca-root-cert ConfigMap; a broken directory leaves the previous CA in place.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateRootCa } from '../../src/ca/ca-bundle.js';
-import { startLocalMesh, type LaunchedMesh } from '../../src/runtime/launch.js';
-import { freePort, until } from '../proxy/http-mesh.js';
+import { until } from '../proxy/http-mesh.js';
+import { loopbackMesh, runDirFor } from './loopback-mesh.js';
 
 const APP = `apiVersion: apps/v1
 kind: Deployment
@@ -23,17 +22,10 @@ spec:
 `;
 
 test('a root added to RUN_DIR/ca/root-cert.pem is published to the roots file and the istio-ca-root-cert ConfigMaps; a broken file is refused and logged', { timeout: 120_000 }, async (t) => {
-  const runDir = mkdtempSync(join(tmpdir(), 'meltemi-cafollow-'));
+  const runDir = runDirFor(t, 'meltemi-cafollow-');
   writeFileSync(join(runDir, 'app.yaml'), APP);
-  const hostPorts = { xds: await freePort(), ca: await freePort(), debug: await freePort(), gatewayAdmin: await freePort(), gatewayHealth: await freePort(), gatewayStats: await freePort(), gatewayMerged: await freePort() };
   const logs: string[] = [];
-  const started: { mesh?: LaunchedMesh } = {};
-  t.after(async () => {
-    await started.mesh?.stop().catch(() => undefined);
-    rmSync(runDir, { recursive: true, force: true });
-  });
-  const m = (started.mesh = await startLocalMesh({ paths: [join(runDir, 'app.yaml')], runDir, ingressPort: await freePort(), bridge: 'unused', subnet: '10.255.253.0/24', hostPorts, mode: 'loopback', log: (l) => logs.push(l) }));
-  await until('ready', () => m.ready, 60_000);
+  const m = await loopbackMesh(t, [join(runDir, 'app.yaml')], runDir, (l) => logs.push(l));
   const configMap = () => (m.mesh.store.get({ group: '', kind: 'ConfigMap', namespace: 'default', name: 'istio-ca-root-cert' }) as { data?: Record<string, string> } | undefined)?.data?.['root-cert.pem'];
   const first = readFileSync(join(runDir, 'root-cert.pem'), 'utf8');
   assert.equal(configMap(), first);

@@ -1,12 +1,11 @@
 // Deployment strategies in `meltemi up` (loopback mode): RollingUpdate starts the new pod before the old one goes; Recreate stops the old pod before the new one starts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRequest } from '../../src/runtime/control-server.js';
-import { startLocalMesh, type LaunchedMesh } from '../../src/runtime/launch.js';
-import { freePort, until } from '../proxy/http-mesh.js';
+import { until } from '../proxy/http-mesh.js';
+import { loopbackMesh, runDirFor } from './loopback-mesh.js';
 
 /** A one-pod Deployment whose version is in its environment; `strategy` as given. */
 function deployment(name: string, version: string, strategy: 'RollingUpdate' | 'Recreate'): string {
@@ -29,17 +28,10 @@ spec:
 }
 
 test('a changed template rolls by the Deployment strategy: RollingUpdate overlaps old and new pods, Recreate never does', { timeout: 120_000 }, async (t) => {
-  const runDir = mkdtempSync(join(tmpdir(), 'meltemi-rollout-'));
+  const runDir = runDirFor(t, 'meltemi-rollout-');
   const manifests = join(runDir, 'app.yaml');
   writeFileSync(manifests, [deployment('rolling', 'v1', 'RollingUpdate'), deployment('recreated', 'v1', 'Recreate')].join('---\n'));
-  const hostPorts = { xds: await freePort(), ca: await freePort(), debug: await freePort(), gatewayAdmin: await freePort(), gatewayHealth: await freePort(), gatewayStats: await freePort(), gatewayMerged: await freePort() };
-  const started: { mesh?: LaunchedMesh } = {};
-  t.after(async () => {
-    await started.mesh?.stop().catch(() => undefined);
-    rmSync(runDir, { recursive: true, force: true });
-  });
-  const m = (started.mesh = await startLocalMesh({ paths: [manifests], runDir, ingressPort: await freePort(), bridge: 'unused', subnet: '10.255.254.0/24', hostPorts, mode: 'loopback', log: () => undefined }));
-  await until('both pods ready', () => m.ready, 60_000);
+  const m = await loopbackMesh(t, [manifests], runDir);
 
   // Watch how many pods each Deployment has at once while both roll.
   const most = { rolling: 0, recreated: 0 };
