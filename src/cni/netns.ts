@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { MeshError } from '../shared/errors.js';
-import { checkRules, natRules, reapplyText, remainingInterception, removalRules, type InterceptionSettings } from './iptables.js';
+import { checkRules, natRules, reapplyText, removalRules, type InterceptionSettings } from './iptables.js';
 
 /** A command that failed: what ran, how it ended, and what it printed on stderr. */
 export class CommandError extends MeshError {
@@ -189,14 +189,4 @@ export async function checkInterception(netnsPath: string, settings: Interceptio
   const problems: string[] = [];
   for (const f of families) problems.push(...checkRules(natRules(settings, f.family), await ns.saveNat(f), `ipv${f.family}`));
   return problems;
-}
-
-/** Our chains and jumps left in the namespace, per family (what a test or `meltemi cni` DEL verifies). */
-export async function interceptionLeft(netnsPath: string, opts: NetnsOptions = {}): Promise<string[]> {
-  requireNetns(netnsPath);
-  const ns = new Netns(netnsPath, opts);
-  const { families } = await ns.families();
-  const out: string[] = [];
-  for (const f of families) out.push(...remainingInterception(await ns.saveNat(f)).map((r) => `ipv${f.family}: ${r}`));
-  return out;
 }

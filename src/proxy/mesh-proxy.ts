@@ -171,16 +171,18 @@ export class MeshProxy {
       },
       { port: options.adminPort ?? 15000, ...(options.adminHost ? { host: options.adminHost } : {}) },
     );
+    // The pod's status ports (15021, 15090, 15020) answer on one address.
+    const statusHost = options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1';
     if ((options.healthPort ?? 15021) >= 0) {
       // Ready once configured and every listener the config asks for is bound (a port still held elsewhere is not ready).
-      this.health = new HealthServer(() => this.state === 'LIVE' && this.plane.listeners.failedBindings.size === 0, { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.healthPort ?? 15021 });
+      this.health = new HealthServer(() => this.state === 'LIVE' && this.plane.listeners.failedBindings.size === 0, { host: statusHost, port: options.healthPort ?? 15021 });
     }
     if ((options.statsPort ?? 15090) >= 0) {
-      this.stats = new StatsServer(() => this.telemetry.metrics.prometheus(), { host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1', port: options.statsPort ?? 15090 });
+      this.stats = new StatsServer(() => this.telemetry.metrics.prometheus(), { host: statusHost, port: options.statsPort ?? 15090 });
     }
     if ((options.mergedMetricsPort ?? 15020) >= 0) {
       this.merged = new MergedMetricsServer(() => this.telemetry.metrics.prometheus(), options.appMetrics, {
-        host: options.healthHost ?? options.plan.inboundAddress ?? '127.0.0.1',
+        host: statusHost,
         port: options.mergedMetricsPort ?? 15020,
         ...(options.appProbes ? { appProbes: options.appProbes, appHost: options.plan.appAddress ?? '127.0.0.1' } : {}),
       });

@@ -208,9 +208,8 @@ export class Exchange implements RouteRequest, UpstreamEvents {
     this.scheme = sink.security.tls ? 'https' : ctx.scheme;
     this.startMs = ctx.now();
     this.upstreamHeaders = request.headers;
-    // An absolute-form target (`GET http://reviews:9080/r HTTP/1.1`, a client using us as its HTTP
-    // proxy) goes upstream in origin-form, as Envoy's codec turns it into :path.
-    this.upstreamTarget = request.targetForm === 'absolute' ? request.path : request.target;
+    // An absolute-form target goes upstream in origin-form, as Envoy's codec turns it into :path.
+    this.upstreamTarget = request.forwardTarget;
     const f = request.framing;
     this.bodyLength = f === 'length' ? request.contentLength : f === 'chunked' ? -1 : 0;
   }

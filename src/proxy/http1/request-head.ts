@@ -48,6 +48,15 @@ export class RequestHead {
     /** Bytes of the head on the wire, start line to the final CRLF (a tolerated leading CRLF excluded). */
     readonly headBytes: number,
   ) {}
+
+  /**
+   * The target as forwarded upstream and logged as Envoy's `:path`: an absolute-form target
+   * (`http://reviews:9080/r`, a client using the proxy as its HTTP proxy) in origin-form (`/r`);
+   * any other form as received.
+   */
+  get forwardTarget(): string {
+    return this.targetForm === 'absolute' ? this.path : this.target;
+  }
 }
 
 /**

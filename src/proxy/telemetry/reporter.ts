@@ -153,8 +153,7 @@ function accessRecord(r: ExchangeRecord, flags: number, d: Dispatch): AccessLogR
   const pseudo = (name: string): string | undefined => {
     if (!req) return undefined;
     if (name === ':method') return req.method;
-    // Envoy's :path: an absolute-form target's path and query only.
-    if (name === ':path') return req.targetForm === 'absolute' ? req.path : req.target;
+    if (name === ':path') return req.forwardTarget;
     if (name === ':authority') return req.authority;
     if (name === ':scheme') return 'http';
     return undefined;
