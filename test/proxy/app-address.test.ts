@@ -3,12 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Discovery } from '../../src/xds/discovery.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
-import { TEST_PROXY_SERVERS, freePort, until, webServiceEntry } from './http-mesh.js';
+import { TEST_PROXY_SERVERS, freePort, until, webWorkloadDiscovery } from './http-mesh.js';
 
 test('inbound clusters reach the app on --app-address instead of 127.0.0.1', { timeout: 60_000 }, async (t) => {
   const appPort = await freePort();
@@ -16,19 +12,7 @@ test('inbound clusters reach the app on --app-address instead of 127.0.0.1', { t
   app.listen(appPort, '127.0.0.3');
   await once(app, 'listening');
   t.after(() => app.close());
-  const dir = mkdtempSync(join(tmpdir(), 'meltemi-app-address-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    join(dir, 'mesh.yaml'),
-    `${webServiceEntry(await freePort())}---
-apiVersion: networking.istio.io/v1beta1
-kind: WorkloadEntry
-metadata: { name: web-1, namespace: default }
-spec: { address: 127.0.0.2, ports: { http: ${appPort} }, labels: { app: web, version: v1 } }
-`,
-  );
-  const discovery = await new Discovery({ configDir: dir, xdsPort: 0, debugPort: 0, debounceAfterMs: 10 }).start();
-  t.after(() => discovery.close());
+  const discovery = await webWorkloadDiscovery(t, appPort, { version: 'v1' });
   const proxy = new MeshProxy({
     discovery: discovery.xdsAddress,
     node: { type: 'sidecar', ips: ['127.0.0.2'], podName: 'web-1', namespace: 'default', labels: { app: 'web', version: 'v1' } },

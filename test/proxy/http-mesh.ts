@@ -3,6 +3,10 @@ import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { MemoryStore } from '../../src/config/memory-store.js';
 import { meshConfig } from '../../src/model/mesh-config.js';
@@ -15,6 +19,7 @@ import { ServiceRegistry } from '../../src/registry/registry.js';
 import { decodeResource, encodeResource } from '../../src/xds/encode.js';
 import { envoyGenerators } from '../../src/xds/generators/index.js';
 import { TypeUrl, type TypeUrlValue } from '../../src/xds/types.js';
+import { Discovery } from '../../src/xds/discovery.js';
 import { applyYaml } from '../xds/echo-mesh.js';
 
 export const HOST = 'web.default.svc.cluster.local';
@@ -164,6 +169,29 @@ spec:
   ports: [{ number: ${servicePort}, name: ${port.name}, protocol: ${port.protocol} }]
   workloadSelector: { labels: { app: web } }
 `;
+}
+
+/**
+ * A Discovery serving the `web` ServiceEntry with one WorkloadEntry at 127.0.0.2 whose `http` port
+ * is `appPort` (labels `app: web` plus `labels`): the inbound side of a sidecar at 127.0.0.2.
+ * Stopped, and its config directory removed, after the test.
+ */
+export async function webWorkloadDiscovery(t: TestContext, appPort: number, labels: Record<string, string> = {}): Promise<Discovery> {
+  const dir = mkdtempSync(join(tmpdir(), 'meltemi-web-workload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const labelText = Object.entries({ app: 'web', ...labels }).map(([k, v]) => `${k}: ${v}`).join(', ');
+  writeFileSync(
+    join(dir, 'mesh.yaml'),
+    `${webServiceEntry(await freePort())}---
+apiVersion: networking.istio.io/v1beta1
+kind: WorkloadEntry
+metadata: { name: web-1, namespace: default }
+spec: { address: 127.0.0.2, ports: { http: ${appPort} }, labels: { ${labelText} } }
+`,
+  );
+  const discovery = await new Discovery({ configDir: dir, xdsPort: 0, debugPort: 0, debounceAfterMs: 10 }).start();
+  t.after(() => discovery.close());
+  return discovery;
 }
 
 /** Polls `check` every 25 ms until it holds; throws naming `what` after `ms`. */

@@ -15,7 +15,7 @@ import { envoyGenerators, rdsRouteNames } from '../../src/xds/generators/index.j
 import { TypeUrl, type TypeUrlValue } from '../../src/xds/types.js';
 import { applyYaml, pushOf } from '../helpers/bookinfo-mesh.js';
 import { testMesh } from '../xds/mesh.js';
-import { HOST, freePort, httpMesh, startUpstream, until, type Upstream } from './http-mesh.js';
+import { HOST, freePort, httpMesh, startUpstream, until, type Upstream, TEST_PROXY_SERVERS } from './http-mesh.js';
 
 const PROXY_PORT = 15080;
 const A = 'svc-a.default.svc.cluster.local';
@@ -100,12 +100,7 @@ test('an app with HTTP_PROXY=its sidecar reaches two services on different ports
     discovery: `127.0.0.1:${xdsPort}`,
     node: { type: 'sidecar', ips: ['127.0.0.1'], podName: 'client-1', namespace: 'default', labels: { app: 'client' } },
     plan: { mode: 'sidecar', outboundAddress: '127.0.0.1', portOffset: offset },
-    adminPort: 0,
-    healthPort: 0,
-    statsPort: 0,
-    mergedMetricsPort: 0,
-    healthHost: '127.0.0.1',
-    drainMs: 100,
+    ...TEST_PROXY_SERVERS,
     backoff: { baseMs: 50, maxMs: 200 },
   });
   try {

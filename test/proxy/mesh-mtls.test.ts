@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { caServerCredentials } from '../../src/ca/ca-server.js';
 import { MeshProxy } from '../../src/proxy/mesh-proxy.js';
 import { Discovery } from '../../src/xds/discovery.js';
-import { HOST, freePort, startUpstream, until, webServiceEntry } from './http-mesh.js';
+import { HOST, freePort, startUpstream, until, webServiceEntry, TEST_PROXY_SERVERS } from './http-mesh.js';
 import { CA_NAMES, mtlsWebYaml, startMeshCa } from './mesh-ca.js';
 
 const CLIENT_ID = 'spiffe://cluster.local/ns/default/sa/client';
@@ -121,12 +121,7 @@ test('xDS over mutual TLS: a proxy connects with its workload certificate; a cer
   const proxy = (namespace: string, pod: string) =>
     new MeshProxy({
       discovery: secure,
-      adminPort: 0,
-      healthPort: 0,
-      statsPort: 0,
-      mergedMetricsPort: 0,
-      healthHost: '127.0.0.1',
-      drainMs: 100,
+      ...TEST_PROXY_SERVERS,
       backoff: { baseMs: 50, maxMs: 200 },
       identity: ca.identity('client', namespace, { xdsServerName: CA_NAMES[0]! }),
       node: { type: 'sidecar', ips: ['127.0.0.1'], podName: pod, namespace: 'default', labels: { app: 'client' } },
