@@ -89,6 +89,8 @@ export class HeaderList {
       w++;
     }
     const removed = lowerNames.length - w;
+    // Optimization: the usual call removes nothing, and an array's length setter is a runtime call.
+    if (removed === 0) return 0;
     names.length = w;
     lowerNames.length = w;
     values.length = w;
