@@ -268,7 +268,9 @@ export class ListenerManager {
     this.retryTimer = undefined;
     const all = [...this.bindings.values()];
     this.bindings.clear();
-    await Promise.all(all.map((b) => new Promise<void>((resolve) => b.server.close(() => resolve()))));
+    // Stops accepting now; connections already accepted are the data plane's to drain (a server's
+    // close callback would wait for every one of them, keep-alive clients included).
+    for (const b of all) b.server.close();
   }
 
   private bind(w: Wanted): Promise<void> {
