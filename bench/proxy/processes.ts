@@ -27,6 +27,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Collect stdout in memory as well (the latency client prints its result there). */
   captureStdout?: boolean;
+  /** Added to this process's environment. */
+  env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -35,7 +37,7 @@ export interface SpawnOptions {
  */
 export function spawnPinned(name: string, command: string, args: string[], o: SpawnOptions): Proc & { stdout(): string } {
   const argv = o.cpus === undefined ? [command, ...args] : ['taskset', '-c', o.cpus, command, ...args];
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: { ...process.env, ...o.env } } : {}) });
   if (child.pid === undefined) throw new Error(`${name}: could not start ${argv.join(' ')}`);
   const pid = child.pid;
   live.add(pid);

@@ -5,6 +5,7 @@ import { MeshError } from '../shared/errors.js';
 import { A, checkInjectionAnnotations, parseGoBool, parseProxyConfigAnnotation, parseProxyEnv, parseUint32 } from './annotations.js';
 import { MAISTRA_CNI_NETWORK, proxyDefaults, type InjectionContext, type NamespaceObject, type Pod, type ProxyDefaults } from './context.js';
 import { injectionRequired } from './policy.js';
+import { PROXY_NODE_OPTIONS } from '../shared/node-flags.js';
 
 /** The injected container's name (Istio's ProxyContainerName). */
 export const PROXY_CONTAINER_NAME = 'istio-proxy';
@@ -327,10 +328,10 @@ export function injectPod(pod: Pod, ctx: InjectionContext): InjectionResult {
     fieldRef('CANONICAL_REVISION', `metadata.labels['${INJECTED_LABELS.canonicalRevision}']`),
   ];
   const proxyEnv = ann[A.proxyEnv];
-  if (proxyEnv !== undefined) {
-    const extra = parseProxyEnv(proxyEnv, []);
-    for (const k of Object.keys(extra).sort()) env.push({ name: k, value: extra[k]! });
-  }
+  const extra = proxyEnv !== undefined ? parseProxyEnv(proxyEnv, []) : {};
+  // The proxy's V8 flags, unless the pod's proxyEnv gives its own.
+  if (extra.NODE_OPTIONS === undefined) env.push({ name: 'NODE_OPTIONS', value: PROXY_NODE_OPTIONS });
+  for (const k of Object.keys(extra).sort()) env.push({ name: k, value: extra[k]! });
 
   const statusPort = (ann[A.statusPort] ?? String(d.statusPort)).trim();
   const readiness = (name: string, fallback: number) => {

@@ -22,6 +22,7 @@ import type { PodNetwork, PodNetworkSpec, ServiceAddress } from './pod-network.j
 import { SupervisedContainer, type ContainerStatus } from './supervisor.js';
 import { VipAllocator } from './vip-allocator.js';
 import { containerArgv, containerEnv, livenessOf, podsOf, readinessOf, type ContainerManifest, type PodFacts, type PodPlan } from './workloads.js';
+import { PROXY_NODE_OPTIONS } from '../shared/node-flags.js';
 
 /** Makes and removes pod networks (netns mode: `PodNetworks`, the real CNI chain). */
 export interface PodNetworkProvider {
@@ -481,7 +482,7 @@ export class LocalMesh {
     this.gateway = new SupervisedContainer({
       id: `${ns}/istio-ingressgateway/istio-proxy`,
       argv,
-      env: { ...o.env },
+      env: { ...o.env, NODE_OPTIONS: PROXY_NODE_OPTIONS },
       cwd: o.runDir,
       logFile: join(dir, 'istio-proxy.log'),
       readiness: { kind: 'http', host: '127.0.0.1', port: this.ports.gatewayHealth, path: '/healthz/ready', periodMs: 500, timeoutMs: 1000, initialDelayMs: 0, failureThreshold: 3, successThreshold: 1 },

@@ -96,7 +96,13 @@ test('pod name, namespace and IP reach the proxy through the downward API, as Is
     { name: 'SERVICE_ACCOUNT', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
     { name: 'CANONICAL_SERVICE', valueFrom: { fieldRef: { fieldPath: "metadata.labels['service.istio.io/canonical-name']" } } },
     { name: 'CANONICAL_REVISION', valueFrom: { fieldRef: { fieldPath: "metadata.labels['service.istio.io/canonical-revision']" } } },
+    { name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' },
   ]);
+});
+
+test('the proxy\'s NODE_OPTIONS (its V8 young generation) can be replaced through sidecar.maistra.io/proxyEnv', () => {
+  const c = sidecarOf(injectPod(pod({ annotations: { 'sidecar.maistra.io/proxyEnv': '{"NODE_OPTIONS": "--max-semi-space-size=8"}' } }), ctx));
+  assert.deepEqual(c.env?.filter((e) => e.name === 'NODE_OPTIONS'), [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=8' }]);
 });
 
 test('sidecar.maistra.io/proxyEnv adds environment variables to the proxy, sorted by name', () => {

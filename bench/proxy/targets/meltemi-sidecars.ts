@@ -7,6 +7,7 @@ import { sleep, spawnPinned, tail, waitForPort, type Proc } from '../processes.j
 import { freePort, REPO_ROOT } from '../system.js';
 import { PathCheckError, WIRE_NAME, cpuList, type RunningTarget, type Target, type TargetContext } from '../target.js';
 import { BIN, buildOnce } from './meltemi.js';
+import { PROXY_NODE_OPTIONS } from '../../../src/shared/node-flags.js';
 
 /**
  * Per target, the server workload's address and where the server sidecar's own outbound listeners go
@@ -157,6 +158,7 @@ async function startPair(ctx: TargetContext, name: PairName, mtls: boolean): Pro
         cpus: cpuList(ctx.cpu),
         logFile: join(dir, `${role}.log`),
         cwd: REPO_ROOT,
+        env: { NODE_OPTIONS: PROXY_NODE_OPTIONS },
       });
     const server = proxy('server', ['--pod', 'web-1', '--ip', serverIp, '--inbound-address', serverIp, '--outbound-address', serverOutbound, '--service-account', 'web', '--labels', 'app=web', '--health-port', String(serverHealth), '--stats-port', String(serverStats), ...identity('web')]);
     procs.push(server);

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnPinned, waitForPort, type Proc } from '../processes.js';
 import { freePort, REPO_ROOT } from '../system.js';
+import { PROXY_NODE_OPTIONS } from '../../../src/shared/node-flags.js';
 import { cpuList, startChain, type Target } from '../target.js';
 
 /** The compiled CLI: run without tsx, whose loader thread alone adds ~35 MiB to a process's RSS. */
@@ -59,7 +60,8 @@ export const meltemi: Target = {
         `meltemi-hop${h.index}`,
         process.execPath,
         [BIN, 'proxy', '--discovery', `127.0.0.1:${xdsPort}`, '--pod', `hop${h.index}`, '--namespace', 'bench', '--ip', '127.0.0.1', '--admin-port', '0', '--health-port', '0', '--stats-port', '0', '--merged-metrics-port', '0', '--drain-seconds', '0'],
-        { cpus: cpuList(h.cpu), logFile: `${h.file}.log`, cwd: REPO_ROOT },
+        // The Node flags an injected sidecar runs with (the injector's NODE_OPTIONS).
+        { cpus: cpuList(h.cpu), logFile: `${h.file}.log`, cwd: REPO_ROOT, env: { NODE_OPTIONS: PROXY_NODE_OPTIONS } },
       );
       try {
         await waitForPort(h.port, proxy, 30_000);
