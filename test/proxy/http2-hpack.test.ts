@@ -5,6 +5,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { HpackDecoder, HpackEncoder, HpackError } from '../../src/proxy/http2/hpack.js';
+import { seeded } from './upstream-fixtures.js';
 import {
   EOS,
   HUFFMAN_CODE_LENGTHS,
@@ -64,18 +65,6 @@ function dynamicTable(d: HpackDecoder): Field[] {
   const refs: number[] = [];
   for (let i = 0; i < d.tableLength; i++) refs.push(...integer(0x80, 7, 62 + i));
   return decodeAll(d, Buffer.from(refs)).fields;
-}
-
-/** Deterministic PRNG (mulberry32) so a failing round trip replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,7 +188,7 @@ test('every byte value round-trips through the Huffman encoder and decoder, alon
   assert.equal(decode(Buffer.alloc(0)), '');
   // RFC 7541 C.4.1's value.
   assert.equal(encode('www.example.com').toString('hex'), 'f1e3c2e5f23a6ba0ab90f4ff');
-  const random = prng(7);
+  const random = seeded(7);
   for (let i = 0; i < 500; i++) {
     let s = '';
     const n = Math.floor(random() * 40);
@@ -466,7 +455,7 @@ test('the encoder announces table size changes at the start of the next block on
 });
 
 test('encoder and decoder stay in step over many random blocks, with eviction and table size changes', () => {
-  const random = prng(20260303);
+  const random = seeded(20260303);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const names = [':authority', ':path', 'accept', 'content-type', 'content-length', 'date', 'cookie', 'set-cookie', 'authorization', 'x-request-id', 'grpc-status', 'x-a', 'x-b', 'x-c', 'x-d', 'x-long-header-name-for-testing'];
   const fixedValues = ['', 'GET', '/', 'text/html', 'application/grpc', '0', 'a', 'same every time', 'gzip, deflate'];

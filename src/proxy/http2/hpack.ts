@@ -317,6 +317,20 @@ export class HpackDecoder {
    * literal ends.
    */
   private readStringData(block: Buffer, pos: number): number {
+    const huffman = this.literalBounds(block, pos);
+    const start = this.pos;
+    const end = this.stringEnd;
+    this.stringHuffman = huffman;
+    if (!huffman) return end - start;
+    const bound = huffmanDecodeBound(end - start);
+    if (this.scratch.length < bound) this.scratch = Buffer.allocUnsafe(Math.max(bound, this.scratch.length * 2)) as Latin1Buffer;
+    const decoded = huffmanDecodeInto(block, start, end, this.scratch);
+    if (decoded < 0) throw new HpackError('malformed Huffman-coded string');
+    return decoded;
+  }
+
+  /** Reads a string literal's header at `pos`: `this.pos` is then its first octet, `this.stringEnd` the end; returns whether it is Huffman-coded. */
+  private literalBounds(block: Buffer, pos: number): boolean {
     if (pos >= block.length) throw new HpackError('header block ends before a string literal');
     const first = block[pos++]!;
     let length = first & 0x7f;
@@ -326,18 +340,9 @@ export class HpackDecoder {
     }
     const end = pos + length;
     if (end > block.length) throw new HpackError('string literal runs past the end of the header block');
-    this.stringEnd = end;
     this.pos = pos;
-    if (first < 0x80) {
-      this.stringHuffman = false;
-      return length;
-    }
-    this.stringHuffman = true;
-    const bound = huffmanDecodeBound(length);
-    if (this.scratch.length < bound) this.scratch = Buffer.allocUnsafe(Math.max(bound, this.scratch.length * 2)) as Latin1Buffer;
-    const decoded = huffmanDecodeInto(block, pos, end, this.scratch);
-    if (decoded < 0) throw new HpackError('malformed Huffman-coded string');
-    return decoded;
+    this.stringEnd = end;
+    return first >= 0x80;
   }
 
   /** Reads a string literal at `pos` into a string; `this.pos` is left after it. */
@@ -351,18 +356,12 @@ export class HpackDecoder {
 
   /** Validates and measures a string literal at `pos` without decoding it anywhere; `this.pos` is left after it. */
   private skipString(block: Buffer, pos: number): number {
-    if (pos >= block.length) throw new HpackError('header block ends before a string literal');
-    const first = block[pos++]!;
-    let length = first & 0x7f;
-    if (length === 0x7f) {
-      length = this.readIntegerTail(block, pos, length);
-      pos = this.pos;
-    }
-    const end = pos + length;
-    if (end > block.length) throw new HpackError('string literal runs past the end of the header block');
+    const huffman = this.literalBounds(block, pos);
+    const start = this.pos;
+    const end = this.stringEnd;
     this.pos = end;
-    if (first < 0x80) return length;
-    const decoded = huffmanDecodedLength(block, pos, end);
+    if (!huffman) return end - start;
+    const decoded = huffmanDecodedLength(block, start, end);
     if (decoded < 0) throw new HpackError('malformed Huffman-coded string');
     return decoded;
   }

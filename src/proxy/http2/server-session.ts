@@ -116,7 +116,7 @@ export class Http2ServerSession {
   /** Stream ids we reset recently (insertion order = age). */
   private readonly recentResets = new Set<number>();
   /** A header block being assembled from HEADERS + CONTINUATION. */
-  private block: { streamId: number; flags: number; parts: Buffer[]; bytes: number; priorityOnly: boolean } | undefined;
+  private block: { streamId: number; flags: number; parts: Buffer[]; bytes: number } | undefined;
   private readonly maxBlockBytes: number;
   private emptyFrames = 0;
   private priorityFrames = 0;
@@ -322,7 +322,7 @@ export class Http2ServerSession {
     const fragment = data.subarray(start, end);
     if (fragment.length === 0 && (flags & Flag.END_HEADERS) === 0) this.countEmpty();
     if ((flags & Flag.END_HEADERS) !== 0) return this.onHeaderBlock(id, flags, fragment);
-    this.block = { streamId: id, flags, parts: [fragment], bytes: fragment.length, priorityOnly: false };
+    this.block = { streamId: id, flags, parts: [fragment], bytes: fragment.length };
     if (fragment.length > this.maxBlockBytes) throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, 'header block too large');
   }
 
@@ -584,7 +584,7 @@ export class Http2ServerSession {
     this.drainWaiters.add(s);
   }
 
-  block_(s: Http2ServerStream): void {
+  waitForWindow(s: Http2ServerStream): void {
     this.blocked.add(s);
   }
 
@@ -815,7 +815,7 @@ export class Http2ServerStream {
     if (rest < payload.length) {
       this.queued.push(rest === 0 ? payload : payload.subarray(rest));
       this.queuedBytes += payload.length - rest;
-      this.session.block_(this);
+      this.session.waitForWindow(this);
       return false;
     }
     if (this.session.congested()) {
@@ -872,7 +872,7 @@ export class Http2ServerStream {
       this.queuedBytes -= sent;
       if (sent < head.length) {
         this.queued[0] = head.subarray(sent);
-        this.session.block_(this);
+        this.session.waitForWindow(this);
         return;
       }
       this.queued.shift();
