@@ -1,13 +1,12 @@
-// HTTP/2 (cleartext) connections to one upstream host: requests multiplexed as streams, a new connection when the peer's stream limit or the per-connection request limit is reached.
-import * as http2 from 'node:http2';
-import * as net from 'node:net';
+// HTTP/2 connections to one upstream host, on Meltemi's own HTTP/2 codec: requests multiplexed as streams, a new connection when the peer's stream limit or the per-connection request limit is reached.
 import { ResponseHead, type HeaderList } from '../http1/index.js';
 import type { TlsContextConfig } from '../config/tls-context.js';
 import { dialUpstream, type TlsTransport } from '../security/tls-transport.js';
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { ClusterStats } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
-import { contentLengthOf, fromRawHeaders, headerListOf, toHttp2Headers } from './h2-headers.js';
+import { ErrorCode } from '../http2/frames.js';
+import { Http2ClientSession, type Http2ClientStream, type Http2ResponseListener } from '../http2/client-session.js';
 import { PendingRequests, type AcquireCallback } from './pending-requests.js';
 import type { UpstreamEvents, UpstreamFailure, UpstreamPool, UpstreamStream } from './upstream-stream.js';
 
@@ -35,27 +34,35 @@ export interface Http2PoolOptions {
   sourceAddress?: string;
 }
 
-const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } = http2.constants;
 /** Before the peer's SETTINGS arrive, assume the RFC's recommended minimum. */
 const INITIAL_PEER_STREAMS = 100;
+/** Receive windows toward an upstream: per stream, and for the connection (given back as bytes arrive). */
+const UPSTREAM_STREAM_WINDOW = 256 * 1024;
+const UPSTREAM_CONNECTION_WINDOW = 1024 * 1024;
 
 /** One HTTP/2 connection and its stream accounting. */
 class Connection {
   active = 0;
   /** Streams opened so far. */
   opened = 0;
-  ready = false;
+  session: Http2ClientSession | undefined;
   closed = false;
-  /** No new streams (request limit reached, GOAWAY, or closing). */
+  /** No new streams (request limit reached, or closing). */
   draining = false;
-  constructor(readonly session: http2.ClientHttp2Session) {}
 
   capacity(maxRequests: number): number {
-    if (!this.ready || this.closed || this.draining) return 0;
-    const peer = this.session.remoteSettings.maxConcurrentStreams ?? INITIAL_PEER_STREAMS;
-    let room = Math.min(peer, 2 ** 31) - this.active;
+    const s = this.session;
+    if (!s || this.closed || this.draining || s.draining) return 0;
+    const peer = s.settingsReceived ? s.peerMaxConcurrentStreams : INITIAL_PEER_STREAMS;
+    let room = peer - this.active;
     if (maxRequests > 0) room = Math.min(room, maxRequests - this.opened);
     return Math.max(0, room);
+  }
+
+  /** GOAWAY once its streams are done. */
+  close(): void {
+    this.draining = true;
+    this.session?.shutdown();
   }
 }
 
@@ -101,7 +108,7 @@ export class Http2Pool implements UpstreamPool {
     this.closed = true;
     for (const c of this.connections) {
       c.draining = true;
-      if (c.active === 0) c.session.close();
+      if (c.active === 0) c.close();
     }
     this.waiters.failAll('connect-failure');
   }
@@ -109,7 +116,7 @@ export class Http2Pool implements UpstreamPool {
   /** A stream ended: its connection may take a waiter, drain, or go idle. */
   streamDone(conn: Connection): void {
     conn.active--;
-    if (conn.draining && conn.active === 0) conn.session.close();
+    if (conn.draining && conn.active === 0) conn.close();
     this.dispatch();
   }
 
@@ -138,13 +145,9 @@ export class Http2Pool implements UpstreamPool {
     const { stats, limits } = this.options;
     this.connecting++;
     stats.upstream_cx_total++;
-    const host = this.host;
-    const session = http2.connect(`http://${net.isIPv6(host.address) ? `[${host.address}]` : host.address}:${host.port}`, {
-      createConnection: () => dialUpstream(host, this.options.tls, this.options.transport, this.options.sourceAddress !== undefined ? { localAddress: this.options.sourceAddress } : {}).socket,
-      settings: { enablePush: false, maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListBytes },
-      maxHeaderListPairs: Math.max(4, Math.floor(limits.maxHeaderListBytes / 32)),
-    });
-    const conn = new Connection(session);
+    const dial = dialUpstream(this.host, this.options.tls, this.options.transport, this.options.sourceAddress !== undefined ? { localAddress: this.options.sourceAddress } : {});
+    const socket = dial.socket;
+    const conn = new Connection();
     this.connections.push(conn);
     let settled = false;
     const settle = (ok: boolean) => {
@@ -153,7 +156,6 @@ export class Http2Pool implements UpstreamPool {
       clearTimeout(timer);
       this.connecting--;
       if (ok) {
-        conn.ready = true;
         this.dispatch();
         return;
       }
@@ -164,23 +166,18 @@ export class Http2Pool implements UpstreamPool {
     };
     const timer = setTimeout(() => {
       settle(false);
-      session.destroy();
+      socket.destroy();
     }, this.options.connectTimeoutMs);
-    session.once('connect', () => settle(true));
-    session.on('remoteSettings', () => this.dispatch());
-    session.on('error', () => undefined); // 'close' follows
-    session.on('goaway', () => {
-      conn.draining = true;
+    socket.once(dial.ready, () => {
+      conn.session = new Http2ClientSession(
+        socket,
+        { maxHeaderListBytes: limits.maxHeaderListBytes, idleTimeoutMs: this.options.idleTimeoutMs, initialStreamWindow: UPSTREAM_STREAM_WINDOW, connectionWindow: UPSTREAM_CONNECTION_WINDOW },
+        { remoteSettings: () => this.dispatch(), goaway: () => this.dispatch() },
+      );
+      settle(true);
     });
-    if (this.options.idleTimeoutMs > 0) {
-      session.setTimeout(this.options.idleTimeoutMs, () => {
-        if (conn.active === 0) {
-          conn.draining = true;
-          session.close();
-        }
-      });
-    }
-    session.once('close', () => {
+    socket.on('error', () => undefined); // 'close' follows
+    socket.once('close', () => {
       settle(false);
       conn.closed = true;
       const i = this.connections.indexOf(conn);
@@ -192,13 +189,11 @@ export class Http2Pool implements UpstreamPool {
 }
 
 /** One request as an HTTP/2 stream of a pooled connection. */
-class Http2UpstreamStream implements UpstreamStream {
+class Http2UpstreamStream implements UpstreamStream, Http2ResponseListener {
   readonly protocol = 'http2';
-  private req: http2.ClientHttp2Stream | undefined;
+  private stream: Http2ClientStream | undefined;
   private events: UpstreamEvents | undefined;
-  private trailers: HeaderList | undefined;
-  /** Trailers of the request, sent when the stream asks for them ('wantTrailers'). */
-  private requestTrailers: HeaderList | undefined;
+  private method = '';
   private ended = false;
   private released = false;
   /** The pool was told this stream's slot is free. */
@@ -210,115 +205,90 @@ class Http2UpstreamStream implements UpstreamStream {
     private readonly host: Host,
   ) {}
 
-  sendHead(method: string, target: string, headers: HeaderList, bodyLength: number, events: UpstreamEvents, mayHaveTrailers = false): void {
+  sendHead(method: string, target: string, headers: HeaderList, bodyLength: number, events: UpstreamEvents): void {
     this.events = events;
-    const h2: http2.OutgoingHttpHeaders = { ':method': method, ':path': target, ':scheme': 'http', ':authority': headers.get('host') ?? this.host.key };
-    toHttp2Headers(headers, h2);
-    let req: http2.ClientHttp2Stream;
-    // Optimization: only a body that may end with trailers keeps the stream's end open (Node then
-    // needs sendTrailers, an extra frame when there are none); the rest end on their last DATA frame.
-    const waitForTrailers = mayHaveTrailers && bodyLength !== 0;
-    try {
-      req = this.conn.session.request(h2, { endStream: bodyLength === 0, waitForTrailers });
-    } catch {
-      // The session went away between the pick and the request (GOAWAY, close).
-      queueMicrotask(() => this.fail());
+    this.method = method;
+    const session = this.conn.session;
+    if (!session || session.draining) {
+      // The connection went away between the pick and the request (GOAWAY, close).
+      queueMicrotask(() => this.closed(ErrorCode.CANCEL));
       return;
     }
-    this.req = req;
-    req.on('response', (_h: http2.IncomingHttpHeaders, flags: number, raw: string[]) => {
-      if (this.released) return;
-      const f = fromRawHeaders(raw);
-      const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-      const length = contentLengthOf(f.headers);
-      if (endStream) this.ended = true;
-      const framing = endStream || method === 'HEAD' || f.status === 204 || f.status === 304 ? 'none' : length >= 0 ? 'length' : 'chunked';
-      events.head(new ResponseHead(1, f.status, '', f.headers, framing, length, true, false, '', f.size));
-    });
-    req.on('headers', (_h: http2.IncomingHttpHeaders, _flags: number, raw: string[]) => {
-      if (this.released) return;
-      const f = fromRawHeaders(raw);
-      if (f.status >= 100 && f.status < 200) events.interim(new ResponseHead(1, f.status, '', f.headers, 'none', -1, true, true, '', f.size));
-    });
-    req.on('data', (chunk: Buffer) => {
-      if (this.released) return;
-      events.readStart();
-      try {
-        events.data(chunk);
-      } finally {
-        events.readEnd();
-      }
-    });
-    req.on('trailers', (t: http2.IncomingHttpHeaders) => {
-      this.trailers = headerListOf(t);
-    });
-    req.on('end', () => {
-      this.ended = true;
-      if (!this.released) events.end(this.trailers);
-    });
-    if (waitForTrailers) {
-      req.once('wantTrailers', () => {
-        try {
-          req.sendTrailers(this.requestTrailers ? toHttp2Headers(this.requestTrailers, {}) : {});
-        } catch {
-          // Trailers Node refuses to send (a forbidden field) end this stream, not the proxy.
-          req.close(NGHTTP2_INTERNAL_ERROR);
-        }
-      });
-    }
-    req.on('error', () => undefined); // 'close' follows
-    req.once('close', () => {
-      if (!this.ended) this.fail();
-      this.done();
-    });
+    const pseudo = [':method', method, ':scheme', 'http', ':authority', headers.get('host') ?? this.host.key, ':path', target];
+    this.stream = session.request(pseudo, headers, bodyLength === 0, this);
   }
 
   sendData(payload: Buffer): boolean {
-    if (!this.req || this.req.destroyed) return true;
-    return this.req.write(payload);
+    if (!this.stream || this.stream.isClosed) return true;
+    return this.stream.write(payload);
   }
 
   onDrain(cb: () => void): void {
-    if (this.req) this.req.once('drain', cb);
+    this.stream?.onDrain(cb);
   }
 
   sendEnd(trailers?: HeaderList): void {
-    if (!this.req || this.req.writableEnded) return;
-    if (trailers && trailers.length > 0) this.requestTrailers = trailers;
-    this.req.end();
+    this.stream?.end(trailers && trailers.length > 0 ? trailers : undefined);
   }
 
   pause(): void {
-    this.req?.pause();
+    this.stream?.pause();
   }
 
   resume(): void {
-    this.req?.resume();
+    this.stream?.resume();
   }
 
-  release(reusable: boolean): void {
+  release(_reusable: boolean): void {
     if (this.released) return;
     this.released = true;
-    // A stream given up before its end is cancelled; the connection stays for others either way.
-    if (this.req && !this.req.closed && !(reusable && this.ended)) this.req.close(NGHTTP2_CANCEL);
-    if (!this.req) this.done();
+    // A stream given up before both ends finished is cancelled; the connection stays for others either way.
+    if (this.stream && !this.stream.isClosed) this.stream.reset(ErrorCode.CANCEL);
+    else this.done();
   }
 
   detach(): undefined {
     return undefined;
   }
 
-  private fail(): void {
-    if (!this.released) this.events?.failed(this.failure());
-    if (!this.req) this.done();
+  // ---- Http2ResponseListener ----
+
+  informational(status: number, headers: HeaderList, size: number): void {
+    if (!this.released) this.events!.interim(new ResponseHead(1, status, '', headers, 'none', -1, true, true, '', size));
   }
 
-  /** Why the stream ended without a response: refused, reset by the upstream, or its connection gone. */
-  private failure(): UpstreamFailure {
-    const code = this.req?.rstCode;
-    if (code === NGHTTP2_REFUSED_STREAM) return 'refused-stream';
-    const session = this.conn.session;
-    return code === undefined || session.destroyed || session.closed ? 'reset' : 'remote-reset';
+  response(status: number, headers: HeaderList, endStream: boolean, contentLength: number, size: number): void {
+    if (this.released) return;
+    const framing = endStream || this.method === 'HEAD' || status === 204 || status === 304 ? 'none' : contentLength >= 0 ? 'length' : 'chunked';
+    this.events!.head(new ResponseHead(1, status, '', headers, framing, contentLength, true, false, '', size));
+  }
+
+  body(chunk: Buffer): void {
+    if (this.released) return;
+    const events = this.events!;
+    events.readStart();
+    try {
+      events.data(chunk);
+    } finally {
+      events.readEnd();
+    }
+  }
+
+  bodyEnd(trailers: HeaderList | undefined): void {
+    this.ended = true;
+    if (!this.released) this.events!.end(trailers);
+  }
+
+  closed(code: number): void {
+    if (!this.ended && !this.released) this.events?.failed(this.failure(code));
+    this.done();
+  }
+
+  /** Why the stream ended without a response: refused, reset by the upstream, malformed, or its connection gone. */
+  private failure(code: number): UpstreamFailure {
+    const s = this.stream;
+    if (s?.resetByPeer) return code === ErrorCode.REFUSED_STREAM ? 'refused-stream' : 'remote-reset';
+    return code === ErrorCode.PROTOCOL_ERROR ? 'protocol-error' : 'reset';
   }
 
   private done(): void {

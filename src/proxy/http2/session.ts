@@ -326,6 +326,7 @@ export abstract class Http2Session<S extends Http2Stream> {
     if (this.isIdle(id)) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
     const s = this.streams.get(id);
     if (!s) return;
+    s.resetByPeer = true;
     this.closeStream(s, data.readUInt32BE(at));
     this.onPeerReset(s);
   }
@@ -635,6 +636,8 @@ export abstract class Http2Session<S extends Http2Stream> {
 export class Http2Stream {
   listener: Http2StreamListener | undefined;
   headersSent = false;
+  /** The stream ended with the peer's RST_STREAM (or, on a client, the GOAWAY that left it unprocessed). */
+  resetByPeer = false;
   /** The peer sent END_STREAM (or the stream is refused). */
   remoteEnded = false;
   /** We sent END_STREAM. */
