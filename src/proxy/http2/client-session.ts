@@ -98,6 +98,8 @@ export class Http2ClientSession extends Http2Session<Http2ClientStream> {
     s.gotHead = true;
     // A response to HEAD, a 204 and a 304 carry no body whatever content-length says.
     s.contentLength = s.headRequest || status === 204 || status === 304 ? -1 : fields.contentLength;
+    // A head that ends the stream but promises a body is malformed (RFC 9113 §8.1.1).
+    if (endStream && s.contentLength > 0) return this.malformedStream(s);
     listener.response(status, fields.headers, endStream, fields.contentLength, fields.bytes);
     if (endStream && !s.isClosed) s.receive(EMPTY, 0, true);
   }
@@ -135,8 +137,8 @@ export class Http2ClientStream extends Http2Stream {
   }
 
   override receive(chunk: Buffer, frameLength: number, end: boolean): void {
-    // DATA before the response head is malformed (RFC 9113 §8.1).
-    if (!this.gotHead && (chunk.length > 0 || !end)) {
+    // DATA before the response head, even an empty one that ends the stream, is malformed (RFC 9113 §8.1).
+    if (!this.gotHead) {
       this.reset(ErrorCode.PROTOCOL_ERROR);
       return;
     }

@@ -208,7 +208,10 @@ export abstract class Http2Session<S extends Http2Stream> {
     } catch (err) {
       if (err instanceof ConnectionError) return this.terminate(err.code);
       if (err instanceof HpackError) return this.terminate(ErrorCode.COMPRESSION_ERROR);
-      throw err;
+      // A defect behind this connection (the router, a filter) costs this connection, not every
+      // connection of the process; it is reported as a process warning so it is not lost.
+      process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'MELTEMI_HTTP2_INTERNAL' });
+      return this.terminate(ErrorCode.INTERNAL_ERROR);
     }
     if (pos < data.length) this.pending = data.subarray(pos);
   }
