@@ -169,6 +169,11 @@ export class Http2Pool implements UpstreamPool {
       socket.destroy();
     }, this.options.connectTimeoutMs);
     socket.once(dial.ready, () => {
+      if (this.closed) {
+        // The pool closed while this connection was being made: nobody will use it.
+        socket.destroy();
+        return;
+      }
       conn.session = new Http2ClientSession(
         socket,
         { maxHeaderListBytes: limits.maxHeaderListBytes, idleTimeoutMs: this.options.idleTimeoutMs, initialStreamWindow: UPSTREAM_STREAM_WINDOW, connectionWindow: UPSTREAM_CONNECTION_WINDOW },

@@ -2,7 +2,7 @@
 import type * as net from 'node:net';
 import { HeaderList } from '../http1/index.js';
 import { ErrorCode, Flag, Setting } from './frames.js';
-import { CONNECTION_SPECIFIC, ConnectionError, Http2Session, Http2Stream, validName, validValue, type Http2SessionOptions, type Http2StreamListener } from './session.js';
+import { CONNECTION_SPECIFIC, ConnectionError, contentLengthValue, Http2Session, Http2Stream, validName, validValue, type Http2SessionOptions, type Http2StreamListener } from './session.js';
 
 /** What a request stream hears besides its body: the response heads. */
 export interface Http2ResponseListener extends Http2StreamListener {
@@ -169,9 +169,9 @@ class ResponseFields {
     if (!validName(name)) return this.fail('invalid field name');
     if (CONNECTION_SPECIFIC.has(name)) return this.fail('connection-specific field');
     if (name === 'content-length') {
-      if (!/^\d{1,15}$/.test(value)) return this.fail('invalid content-length');
-      const n = Number(value);
-      if (this.contentLength >= 0 && n !== this.contentLength) return this.fail('conflicting content-length');
+      const n = contentLengthValue(value, this.contentLength);
+      if (n === undefined) return this.fail('invalid or conflicting content-length');
+      // A repeat of the same length is one field.
       if (this.contentLength >= 0) return;
       this.contentLength = n;
     }

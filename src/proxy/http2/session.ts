@@ -833,6 +833,13 @@ export class Http2Stream {
 }
 
 
+/** A `content-length` value, checked against the length an earlier field gave (-1: none): the length, or undefined when it is not a number or disagrees. */
+export function contentLengthValue(value: string, previous: number): number | undefined {
+  if (!/^\d{1,15}$/.test(value)) return undefined;
+  const n = Number(value);
+  return previous >= 0 && n !== previous ? undefined : n;
+}
+
 /** A lower-case token (RFC 9113 §8.2.1: upper case in a field name is malformed). */
 export function validName(name: string): boolean {
   if (name.length === 0) return false;
