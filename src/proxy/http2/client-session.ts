@@ -1,8 +1,8 @@
 // The client end of an HTTP/2 connection (the proxy to an upstream): requests as streams with odd ids, responses validated before they reach the router (RFC 9113 §8.3.2), the server's stream limit, and GOAWAY's unprocessed streams reported as refused so they can be retried.
 import type * as net from 'node:net';
-import { HeaderList } from '../http1/index.js';
+import { HeaderList, isFieldValue } from '../http1/index.js';
 import { ErrorCode, Flag, Setting } from './frames.js';
-import { CONNECTION_SPECIFIC, ConnectionError, contentLengthValue, Http2Session, Http2Stream, validName, validValue, type Http2SessionOptions, type Http2StreamListener } from './session.js';
+import { CONNECTION_SPECIFIC, ConnectionError, contentLengthValue, Http2Session, Http2Stream, validName, type Http2SessionOptions, type Http2StreamListener } from './session.js';
 
 /** What a request stream hears besides its body: the response heads. */
 export interface Http2ResponseListener extends Http2StreamListener {
@@ -159,7 +159,7 @@ class ResponseFields {
   readonly onField = (name: string, value: string): void => {
     if (this.error) return;
     this.bytes += name.length + value.length;
-    if (!validValue(value)) return this.fail('invalid field value');
+    if (!isFieldValue(value)) return this.fail('invalid field value');
     if (name.charCodeAt(0) === 0x3a) {
       if (name !== ':status' || this.status !== 0 || this.regularSeen || !/^\d{3}$/.test(value)) return this.fail(`pseudo-header ${name} not allowed here`);
       this.status = Number(value);

@@ -1,8 +1,8 @@
 // The server end of an HTTP/2 connection: requests validated as RFC 9113 §8.3.1 asks and handed to a handler, the client's stream limit, and the premature-reset guard (CVE-2023-44487).
 import type * as net from 'node:net';
-import { HeaderList } from '../http1/index.js';
+import { HeaderList, isFieldValue, isToken } from '../http1/index.js';
 import { ErrorCode, Flag, Setting } from './frames.js';
-import { CONNECTION_SPECIFIC, ConnectionError, contentLengthValue, Http2Session, Http2Stream, validMethod, validName, validValue, type Http2SessionOptions, type Http2StreamListener } from './session.js';
+import { CONNECTION_SPECIFIC, ConnectionError, contentLengthValue, Http2Session, Http2Stream, validName, type Http2SessionOptions, type Http2StreamListener } from './session.js';
 
 export type { Http2StreamListener };
 
@@ -177,7 +177,7 @@ class FieldCollector {
   readonly onField = (name: string, value: string): void => {
     if (this.error) return;
     this.bytes += name.length + value.length;
-    if (!validValue(value)) return this.fail('invalid field value');
+    if (!isFieldValue(value)) return this.fail('invalid field value');
     if (name.charCodeAt(0) === 0x3a) {
       this.pseudo = true;
       if (this.regularSeen) return this.fail('pseudo-header after a field');
@@ -235,7 +235,7 @@ class FieldCollector {
   requestHead(): Http2RequestHead | undefined {
     if (this.error) return undefined;
     const m = this.method;
-    if (m === '' || !validMethod(m)) return undefined;
+    if (m === '' || !isToken(m)) return undefined;
     if (m === 'CONNECT') {
       if (this.authority === '' || this.scheme !== '' || this.path !== '') return undefined;
     } else {

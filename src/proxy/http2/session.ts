@@ -1,7 +1,7 @@
 // An HTTP/2 connection (RFC 9113) on a socket, either end: frames in and out, stream states, flow control both ways, HPACK, and the guards against an abusive peer (CONTINUATION, empty-frame, PRIORITY and control-frame floods, malformed messages). The server and client sessions add what only their side does.
 import type * as net from 'node:net';
 import { HeaderList } from '../http1/index.js';
-import { FIELD_VALUE, TCHAR } from '../http1/chars.js';
+import { TCHAR } from '../http1/chars.js';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -846,28 +846,6 @@ export function validName(name: string): boolean {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c > 0xff || TCHAR[c] !== 1) return false;
-  }
-  return true;
-}
-
-/** No NUL, CR or LF anywhere, no whitespace at either end (RFC 9113 §8.2.1). */
-export function validValue(value: string): boolean {
-  const n = value.length;
-  if (n === 0) return true;
-  const first = value.charCodeAt(0);
-  const last = value.charCodeAt(n - 1);
-  if (first === 0x20 || first === 0x09 || last === 0x20 || last === 0x09) return false;
-  for (let i = 0; i < n; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 0x80 && FIELD_VALUE[c] !== 1) return false;
-  }
-  return true;
-}
-
-export function validMethod(m: string): boolean {
-  for (let i = 0; i < m.length; i++) {
-    const c = m.charCodeAt(i);
-    if (c > 0xff || TCHAR[c] === 0) return false;
   }
   return true;
 }
