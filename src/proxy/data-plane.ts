@@ -72,7 +72,7 @@ export class DataPlane {
       handshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
       ...(options.logger ? { logger: options.logger } : {}),
     });
-    this.pools = new PoolRegistry(this.limits, { maxConcurrentStreams: h2.maxConcurrentStreams, maxHeaderListBytes: h2.maxHeaderListBytes }, this.tls);
+    this.pools = new PoolRegistry(this.limits, { maxHeaderListBytes: h2.maxHeaderListBytes }, this.tls);
     // Hosts that leave a cluster lose their pools' idle connections at once, not after the idle timeout.
     const onHostsRemoved = (hosts: readonly Host[]) => this.pools.retire(hosts);
     this.clusters = new ClusterManager({ now: this.now, random: this.random, onHostsRemoved, ...(options.logger ? { logger: options.logger } : {}) });

@@ -216,7 +216,7 @@ export class H2Client {
   private readonly taken = new WeakSet<Frame>();
   private readonly waiters = new Set<Waiter>();
   private readonly decoder = new HpackDecoder();
-  private pending: Buffer = EMPTY;
+  private readonly splitter = new FrameSplitter();
   private block: { streamId: number; endStream: boolean; parts: Buffer[] } | undefined;
   private readonly autoAck: boolean;
   readonly authority: string;
@@ -399,21 +399,13 @@ export class H2Client {
     for (const w of [...this.waiters]) if (w()) this.waiters.delete(w);
   }
 
-  /** Parses whole frames out of what arrived (a frame may span reads, a read may hold many). */
   private onData(chunk: Buffer): void {
-    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
-    let added = false;
-    while (buf.length >= 9) {
-      const length = buf.readUIntBE(0, 3);
-      if (buf.length < 9 + length) break;
-      const f: Frame = { type: buf[3]!, flags: buf[4]!, streamId: buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(buf.subarray(9, 9 + length)) };
-      buf = buf.subarray(9 + length);
+    const frames = this.splitter.push(chunk);
+    for (const f of frames) {
       this.onFrame(f);
       this.frames.push(f);
-      added = true;
     }
-    this.pending = buf.length > 0 ? Buffer.from(buf) : EMPTY;
-    if (added) this.notify();
+    if (frames.length > 0) this.notify();
   }
 
   private onFrame(f: Frame): void {
@@ -430,16 +422,9 @@ export class H2Client {
         this.goaway ??= { lastStreamId: f.payload.readUInt32BE(0) & 0x7fffffff, code: f.payload.readUInt32BE(4), debug: f.payload.subarray(8).toString('latin1') };
         return;
       case FrameType.HEADERS:
-      case FrameType.PUSH_PROMISE: {
-        let p = f.payload;
-        const pad = f.flags & Flag.PADDED ? p[0]! : 0;
-        if (f.flags & Flag.PADDED) p = p.subarray(1);
-        if (f.type === FrameType.HEADERS && f.flags & Flag.PRIORITY) p = p.subarray(5);
-        if (f.type === FrameType.PUSH_PROMISE) p = p.subarray(4);
-        p = p.subarray(0, p.length - pad);
-        this.block = { streamId: f.streamId, endStream: f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM) !== 0, parts: [p] };
+      case FrameType.PUSH_PROMISE:
+        this.block = { streamId: f.streamId, endStream: f.type === FrameType.HEADERS && (f.flags & Flag.END_STREAM) !== 0, parts: [headerFragment(f)] };
         break;
-      }
       case FrameType.CONTINUATION:
         this.block?.parts.push(f.payload);
         break;
@@ -457,6 +442,35 @@ export class H2Client {
     f.blockEndsStream = this.block.endStream;
     this.block = undefined;
   }
+}
+
+/** Whole frames out of a byte stream: a frame may span reads, a read may hold many. */
+export class FrameSplitter {
+  private pending: Buffer = EMPTY;
+
+  /** The frames `chunk` completes, in order (payloads copied: they outlive the read). */
+  push(chunk: Buffer): Frame[] {
+    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    const out: Frame[] = [];
+    while (buf.length >= 9) {
+      const length = buf.readUIntBE(0, 3);
+      if (buf.length < 9 + length) break;
+      out.push({ type: buf[3]!, flags: buf[4]!, streamId: buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(buf.subarray(9, 9 + length)) });
+      buf = buf.subarray(9 + length);
+    }
+    this.pending = buf.length > 0 ? Buffer.from(buf) : EMPTY;
+    return out;
+  }
+}
+
+/** A HEADERS or PUSH_PROMISE frame's header block fragment: padding, priority fields and the promised stream id removed. */
+export function headerFragment(f: Frame): Buffer {
+  let p = f.payload;
+  const pad = f.flags & Flag.PADDED ? p[0]! : 0;
+  if (f.flags & Flag.PADDED) p = p.subarray(1);
+  if (f.type === FrameType.HEADERS && f.flags & Flag.PRIORITY) p = p.subarray(5);
+  if (f.type === FrameType.PUSH_PROMISE) p = p.subarray(4);
+  return p.subarray(0, p.length - pad);
 }
 
 /** A DATA frame's data, padding removed. */

@@ -169,7 +169,7 @@ test('a retired host picked from an older cluster snapshot is served without kee
   const u = await startUpstream('a');
   const conns = track(u.server);
   const m = await httpMesh<Endpoint>([u]);
-  const pools = new PoolRegistry(DEFAULT_HTTP1_LIMITS, { maxConcurrentStreams: 100, maxHeaderListBytes: 65536 });
+  const pools = new PoolRegistry(DEFAULT_HTTP1_LIMITS, { maxHeaderListBytes: 65536 });
   try {
     const cluster = m.plane.clusters.get(m.plane.clusters.names.find((n) => n.includes(HOST))!)!;
     const host = cluster.hosts[0]!;

@@ -10,6 +10,7 @@ import { HpackDecoder } from '../../src/proxy/http2/hpack.js';
 import {
   ErrorCode,
   Flag,
+  FrameSplitter,
   FrameType,
   H2Client,
   PREFACE,
@@ -20,6 +21,7 @@ import {
   frame,
   goawayFrame,
   headerBlock,
+  headerFragment,
   rstStreamFrame,
   settingsFrame,
   windowUpdateFrame,
@@ -131,7 +133,9 @@ class FakeConn {
   private received = 0;
   private granted = 0;
   private readonly decoder = new HpackDecoder();
-  private pending: Buffer = EMPTY;
+  /** The client preface while it is still arriving. */
+  private prefaceBytes: Buffer = EMPTY;
+  private readonly splitter = new FrameSplitter();
   private block: { streamId: number; flags: number; parts: Buffer[] } | undefined;
 
   constructor(
@@ -205,10 +209,11 @@ class FakeConn {
   }
 
   private onData(chunk: Buffer): void {
-    let buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    let buf = chunk;
     if (this.prefaceOk === undefined) {
+      buf = this.prefaceBytes.length > 0 ? Buffer.concat([this.prefaceBytes, chunk]) : chunk;
       if (buf.length < PREFACE.length) {
-        this.pending = Buffer.from(buf);
+        this.prefaceBytes = Buffer.from(buf);
         return;
       }
       this.prefaceOk = buf.subarray(0, PREFACE.length).equals(PREFACE);
@@ -218,15 +223,10 @@ class FakeConn {
       }
       buf = buf.subarray(PREFACE.length);
     }
-    while (buf.length >= 9) {
-      const length = buf.readUIntBE(0, 3);
-      if (buf.length < 9 + length) break;
-      const f: Frame = { type: buf[3]!, flags: buf[4]!, streamId: buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(buf.subarray(9, 9 + length)) };
-      buf = buf.subarray(9 + length);
+    for (const f of this.splitter.push(buf)) {
       this.frames.push(f);
       this.onFrame(f);
     }
-    this.pending = buf.length > 0 ? Buffer.from(buf) : EMPTY;
     this.fake.notify();
   }
 
@@ -276,14 +276,9 @@ class FakeConn {
       }
       case FrameType.DATA:
         return this.onDataFrame(f);
-      case FrameType.HEADERS: {
-        let p = f.payload;
-        const pad = f.flags & Flag.PADDED ? p[0]! : 0;
-        if (f.flags & Flag.PADDED) p = p.subarray(1);
-        if (f.flags & Flag.PRIORITY) p = p.subarray(5);
-        this.block = { streamId: f.streamId, flags: f.flags, parts: [p.subarray(0, p.length - pad)] };
+      case FrameType.HEADERS:
+        this.block = { streamId: f.streamId, flags: f.flags, parts: [headerFragment(f)] };
         break;
-      }
       case FrameType.CONTINUATION:
         this.block?.parts.push(f.payload);
         break;

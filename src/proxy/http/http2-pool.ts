@@ -10,12 +10,10 @@ import { Http2ClientSession, type Http2ClientStream, type Http2ResponseListener 
 import { PendingRequests, type AcquireCallback } from './pending-requests.js';
 import type { UpstreamEvents, UpstreamFailure, UpstreamPool, UpstreamStream } from './upstream-stream.js';
 
-/** HTTP/2 settings the proxy applies to its sessions (both directions). */
+/** HTTP/2 settings the proxy applies to its upstream sessions. */
 export interface Http2PoolLimits {
   /** SETTINGS_MAX_HEADER_LIST_SIZE we accept. */
   maxHeaderListBytes: number;
-  /** Streams we let a peer open at once (our SETTINGS_MAX_CONCURRENT_STREAMS). */
-  maxConcurrentStreams: number;
 }
 
 export interface Http2PoolOptions {

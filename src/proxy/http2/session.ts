@@ -164,12 +164,16 @@ export abstract class Http2Session<S extends Http2Stream> {
   terminate(code: number): void {
     if (this.state === S_CLOSED) return;
     this.queue(goawayFrame(this.lastPeerStreamId, code));
+    this.closeSocket();
+    this.closeStreams(ErrorCode.CANCEL);
+  }
+
+  /** Writes what is queued and ends the socket; a peer that never reads (so never sees the FIN) loses it a second later. */
+  private closeSocket(): void {
     this.flush();
     this.state = S_CLOSED;
     this.socket.end();
-    // A peer that never reads would keep the socket half-open: it goes after a grace second.
     setTimeout(() => this.socket.destroy(), 1000).unref();
-    this.closeStreams(ErrorCode.CANCEL);
   }
 
   // ---- input ----
@@ -285,20 +289,11 @@ export abstract class Http2Session<S extends Http2Stream> {
 
   private onHeaders(flags: number, id: number, data: Buffer, at: number, length: number): void {
     if (id === 0) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'HEADERS on stream 0');
-    let start = at;
-    let end = at + length;
-    if ((flags & Flag.PADDED) !== 0) {
-      if (length < 1) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'PADDED frame without its pad length');
-      const pad = data[start]!;
-      start++;
-      if (pad > end - start) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, 'padding longer than the frame');
-      end -= pad;
-    }
+    let fragment = this.unpad(flags, data, at, length);
     if ((flags & Flag.PRIORITY) !== 0) {
-      if (end - start < 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS priority fields missing');
-      start += 5;
+      if (fragment.length < 5) throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, 'HEADERS priority fields missing');
+      fragment = fragment.subarray(5);
     }
-    const fragment = data.subarray(start, end);
     if (fragment.length === 0 && (flags & Flag.END_HEADERS) === 0) this.countEmpty();
     if ((flags & Flag.END_HEADERS) !== 0) return this.onHeaderBlock(id, flags, fragment);
     this.block = { streamId: id, flags, parts: [fragment], bytes: fragment.length };
@@ -474,12 +469,7 @@ export abstract class Http2Session<S extends Http2Stream> {
   }
 
   protected closeIfDone(): void {
-    if ((this.goingAway || this.peerGoingAway) && this.streams.size === 0 && this.state !== S_CLOSED) {
-      this.flush();
-      this.state = S_CLOSED;
-      this.socket.end();
-      setTimeout(() => this.socket.destroy(), 1000).unref();
-    }
+    if ((this.goingAway || this.peerGoingAway) && this.streams.size === 0 && this.state !== S_CLOSED) this.closeSocket();
   }
 
   // ---- output ----
