@@ -1,7 +1,6 @@
 // `meltemi proxy` as a whole: xDS client → compiled config → data plane, plus the admin API, the readiness probe and graceful drain.
 import { unwatchFile, watchFile } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import * as grpc from '@grpc/grpc-js';
 import { AdminServer, HealthServer, MergedMetricsServer, StatsServer, type AppMetricsSource, type ServerState } from './admin/admin-server.js';
 import type { AppProbe } from './admin/app-probers.js';
 import { xdsNode, type NodeIdentity } from './bootstrap.js';
@@ -13,7 +12,7 @@ import { WorkloadCertAgent, type WorkloadKeyType } from './security/cert-agent.j
 import { ROOT_BUNDLE, SecretStore, WORKLOAD_CERTIFICATE } from './security/secret-store.js';
 import { TelemetryReporter } from './telemetry/reporter.js';
 import { localPeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from './telemetry/peer-metadata.js';
-import { XdsClient, type XdsConfigSnapshot } from './xds-client.js';
+import { XdsClient, type XdsConfigSnapshot, type XdsTlsCredentials } from './xds-client.js';
 
 export interface MeshProxyOptions {
   /** host:port of the control plane's plaintext xDS. */
@@ -220,12 +219,12 @@ export class MeshProxy {
     this.xds.start();
   }
 
-  /** The workload certificate and roots as gRPC channel credentials, once both are there. */
-  private xdsCredentials(): grpc.ChannelCredentials | undefined {
+  /** The workload certificate and roots for the next xDS connection, once both are there. */
+  private xdsCredentials(): XdsTlsCredentials | undefined {
     const cert = this.secrets.certificate(WORKLOAD_CERTIFICATE);
     const roots = this.secrets.validation(ROOT_BUNDLE);
     if (!cert || !roots) return undefined;
-    return grpc.credentials.createSsl(Buffer.from(roots.trustedCa), Buffer.from(cert.privateKey), Buffer.from(cert.certificateChain));
+    return { ca: roots.trustedCa, cert: cert.certificateChain, key: cert.privateKey };
   }
 
   /** Serving needs the first configuration and, with an identity configured, its certificate and roots. */

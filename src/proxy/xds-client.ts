@@ -1,12 +1,12 @@
 // The proxy's xDS client: one ADS stream (SotW or Delta) for CDS, EDS, LDS, RDS and SDS (gateway credentials), with Envoy's ACK/NACK, warming and reconnect rules, emitting consistent frozen snapshots.
 import { EventEmitter } from 'node:events';
 import { clearImmediate, setImmediate } from 'node:timers';
-import * as grpc from '@grpc/grpc-js';
 import { MeshError } from '../shared/errors.js';
 import { jsonToStruct } from '../xds/encode.js';
 import { envoyProtos } from '../xds/protos.js';
 import { TypeUrl, type TypeUrlValue } from '../xds/types.js';
 import { Backoff } from './backoff.js';
+import { GrpcChannel, grpcStatusName, type GrpcCall, type GrpcStatusObject } from './grpc/client.js';
 import type { XdsNodeInfo } from './bootstrap.js';
 import { decodeEnvelope, decodeResources, type ResourceEntry, type ResponseEnvelope } from './xds-response.js';
 import { nextActive, sameMap, wantedEndpointNames, wantedRouteNames, wantedSecretNames, type ResourceSet, type XdsJson } from './xds-warming.js';
@@ -56,7 +56,7 @@ export interface XdsClientOptions {
    * certificate yet: the attempt waits for the next backoff), and the name the server's certificate
    * must carry.
    */
-  tls?: { credentials: () => grpc.ChannelCredentials | undefined; serverName: string };
+  tls?: { credentials: () => XdsTlsCredentials | undefined; serverName: string };
 }
 
 /**
@@ -148,14 +148,25 @@ interface TypeState {
 }
 
 interface Stream {
-  client: grpc.Client;
-  call: grpc.ClientDuplexStream<Record<string, unknown>, Buffer>;
+  channel: GrpcChannel;
+  call: GrpcCall;
   sentNode: boolean;
   connected: boolean;
   healthy: boolean;
   ended: boolean;
   /** Why the client ended it, when it did. */
   failure?: string;
+  /** Called once the stream's status arrived (close() waits for it). */
+  onEnded?: () => void;
+}
+
+/** PEM material for one mTLS connection to the discovery server. */
+export interface XdsTlsCredentials {
+  /** Roots the server's chain must verify against. */
+  ca: string | Buffer;
+  /** The workload's certificate chain and key. */
+  cert: string | Buffer;
+  key: string | Buffer;
 }
 
 /** Initialization, as Envoy's: clusters (CDS, then their EDS), then listeners (LDS, then their RDS), then ready. */
@@ -307,11 +318,11 @@ export class XdsClient extends EventEmitter {
     this.stream = undefined;
     if (s && !s.ended) {
       await new Promise<void>((resolve) => {
-        s.call.once('status', () => resolve());
+        s.onEnded = resolve;
         s.call.cancel();
       });
     }
-    s?.client.close();
+    s?.channel.close();
   }
 
   // ---- the stream ----
@@ -319,8 +330,7 @@ export class XdsClient extends EventEmitter {
   private openStream(): void {
     this.reconnectTimer = undefined;
     if (this.closed) return;
-    // A fresh channel per attempt: grpc-js channels keep their own reconnect backoff (1 s to 120 s),
-    // which would otherwise fail new streams fast while ours says it is time to try again.
+    // A fresh connection per attempt, made when this client's backoff says so.
     // The credentials of this attempt: over mTLS, the workload certificate current now, so a rotated
     // certificate is presented on the next connection.
     const tls = this.options.tls?.credentials();
@@ -330,16 +340,20 @@ export class XdsClient extends EventEmitter {
       this.reconnectTimer = setTimeout(() => this.openStream(), retryInMs);
       return;
     }
-    const client = new grpc.Client(this.options.address, tls ?? grpc.credentials.createInsecure(), {
-      'grpc.max_receive_message_length': this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      'grpc.primary_user_agent': 'meltemi-proxy',
-      ...(this.options.tls ? { 'grpc.ssl_target_name_override': this.options.tls.serverName, 'grpc.default_authority': this.options.tls.serverName } : {}),
+    const channel = new GrpcChannel({
+      address: this.options.address,
+      maxReceiveMessageBytes: this.options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      userAgent: 'meltemi-proxy',
+      ...(this.options.tls && tls ? { tls: { ...tls, serverName: this.options.tls.serverName } } : {}),
     });
     const method = `/${ADS_SERVICE}/${this.protocol === 'sotw' ? 'StreamAggregatedResources' : 'DeltaAggregatedResources'}`;
-    // Responses are decoded by this class, not by grpc-js: a resource that does not decode must be
-    // NACKed, where a deserializer exception would only kill the stream.
-    const call = client.makeBidiStreamRequest<Record<string, unknown>, Buffer>(method, this.serialize, (b) => b);
-    const stream: Stream = { client, call, sentNode: false, connected: false, healthy: false, ended: false };
+    // Responses are decoded by this class: a resource that does not decode must be NACKed, not end the stream.
+    const stream: Stream = { channel, call: undefined as unknown as GrpcCall, sentNode: false, connected: false, healthy: false, ended: false };
+    stream.call = channel.call(method, [], {
+      headers: () => this.onConnected(stream),
+      message: (bytes) => this.onData(stream, bytes),
+      status: (status) => this.onStreamEnd(stream, status),
+    });
     this.stream = stream;
     for (const t of this.types.values()) {
       t.nonce = '';
@@ -347,10 +361,6 @@ export class XdsClient extends EventEmitter {
       t.serverNames = new Set();
       t.errorDetail = undefined;
     }
-    call.on('metadata', () => this.onConnected(stream));
-    call.on('data', (bytes: Buffer) => this.onData(stream, bytes));
-    call.on('error', () => undefined); // the status that follows carries it
-    call.on('status', (status: grpc.StatusObject) => this.onStreamEnd(stream, status));
     // Envoy's order; LDS only once initialization got past the clusters.
     this.requestType(this.type(TypeUrl.Cluster));
     this.requestType(this.type(TypeUrl.ClusterLoadAssignment));
@@ -366,18 +376,15 @@ export class XdsClient extends EventEmitter {
     this.emitSafe('connected', { address: this.options.address });
   }
 
-  private onStreamEnd(stream: Stream, status: grpc.StatusObject): void {
+  private onStreamEnd(stream: Stream, status: GrpcStatusObject): void {
     if (stream.ended) return;
     stream.ended = true;
-    try {
-      stream.client.close();
-    } catch {
-      // already closed
-    }
+    stream.channel.close();
+    stream.onEnded?.();
     if (stream !== this.stream || this.closed) return;
     this.stream = undefined;
     const retryInMs = this.backoff.next();
-    const why = stream.failure ?? `${grpc.status[status.code] ?? status.code}: ${status.details}`;
+    const why = stream.failure ?? `${grpcStatusName(status.code)}: ${status.details}`;
     const error = new MeshError('MESH_IO', `xDS stream to ${this.options.address} ended (${why})`);
     this.log.warn('xDS stream ended; keeping the last configuration and reconnecting', { address: this.options.address, error: why, retryInMs, attempt: this.backoff.attempts });
     this.reconnectTimer = setTimeout(() => this.openStream(), retryInMs);
@@ -399,7 +406,7 @@ export class XdsClient extends EventEmitter {
       s.sentNode = true;
     }
     try {
-      s.call.write(req);
+      s.call.write(this.serialize(req));
     } catch (e) {
       this.log.error('xDS request could not be sent', { error: errorMessage(e) });
       this.failStream(s, `request could not be sent: ${errorMessage(e)}`);

@@ -1,6 +1,5 @@
 // Envoy's JWT authentication filter (envoy.filters.http.jwt_authn) compiled once: providers with inline JWKS, rules with requirement trees, and token checks bounded in size and nesting, signatures verified with jose.
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { compactVerify } from 'jose';
 import { compileHeaderMatcher, compileQueryMatcher, compileRegex, parseQuery, type HeaderLookup } from '../config/string-matcher.js';
 import { ConfigError, bool, isObject, list, num, obj, str, type Json } from '../config/xds-json.js';
 import type { FilterReply, FilterRequest, FilterVerdict, HttpDecoderFilter } from '../http/http-filters.js';
@@ -320,6 +319,12 @@ function keyFits(k: Jwk, alg: string): boolean {
   }
 }
 
+/** jose, loaded the first time a JWT filter is compiled: a sidecar without RequestAuthentication never pays its ~7 MiB. */
+let jose: Promise<typeof import('jose')> | undefined;
+function loadJose(): Promise<typeof import('jose')> {
+  return (jose ??= import('jose'));
+}
+
 /**
  * jwt_verify_lib's key selection, then jose for the signature: a key whose kid differs (when both
  * have one) or whose alg differs is skipped; a key of another type than the token's alg is never
@@ -327,6 +332,7 @@ function keyFits(k: Jwk, alg: string): boolean {
  */
 async function verifySignature(jwt: ParsedJwt, keys: readonly Jwk[]): Promise<JwtStatus> {
   let kidAlgMatched = false;
+  const { compactVerify } = await loadJose();
   for (const k of keys) {
     if (jwt.kid !== '' && k.kid !== '' && k.kid !== jwt.kid) continue;
     if (k.alg !== '' && k.alg !== jwt.alg) continue;
@@ -887,6 +893,8 @@ export function compileJwtAuthn(config: unknown, path: string, options: JwtAuthn
   // Name order, so "the first provider of an issuer" is the same on every compile.
   const providerNames = Object.keys(providerJson).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const providers = providerNames.map((n) => compileProvider(n, providerJson[n], `${path}.providers[${JSON.stringify(n)}]`));
+  // Loading starts now, so the first token does not wait for it.
+  if (providers.length > 0) void loadJose();
   const byName = new Map(providers.map((p) => [p.name, p]));
   const byIssuer = new Map<string, Provider>();
   for (const p of providers) if (p.issuer !== '' && !byIssuer.has(p.issuer)) byIssuer.set(p.issuer, p);

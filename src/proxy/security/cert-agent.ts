@@ -1,12 +1,12 @@
 // The proxy's workload certificate agent: a key made here, a CSR to the mesh CA, the certificate and trust bundle kept in the SecretStore, renewed before expiry.
 import { X509Certificate, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
 import { istioCaServiceDefinition, type IstioCertificateRequest, type IstioCertificateResponse } from '../../ca/ca-service.js';
 import { createCsr } from '../../shared/csr.js';
 import { MeshError } from '../../shared/errors.js';
 import { stderrLogger, type Logger } from '../../shared/logger.js';
 import { Backoff } from '../backoff.js';
+import { GrpcChannel, GrpcError, grpcStatusName } from '../grpc/client.js';
 import { ROOT_BUNDLE, WORKLOAD_CERTIFICATE, type SecretStore } from './secret-store.js';
 import { workloadIdentity } from './peer-identity.js';
 
@@ -212,8 +212,8 @@ export class WorkloadCertAgent {
   private timer: unknown;
   /** The attempt in progress, if any; it never rejects. */
   private running: Promise<void> | undefined;
-  private client: grpc.Client | undefined;
-  private call: grpc.ClientUnaryCall | undefined;
+  /** The connection of the call in progress, if any. */
+  private channel: GrpcChannel | undefined;
   private current: Issued | undefined;
   private renewAt: number | undefined;
   private issuedCount = 0;
@@ -291,8 +291,7 @@ export class WorkloadCertAgent {
       this.closed = true;
       if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
       this.timer = undefined;
-      this.call?.cancel();
-      this.client?.close();
+      this.channel?.close();
       this.settleStart?.reject(new MeshError('MESH_IO', 'workload certificate agent closed before a certificate was issued'));
       this.settleStart = undefined;
     }
@@ -349,27 +348,23 @@ export class WorkloadCertAgent {
   private createCertificate(roots: readonly X509Certificate[], token: string, request: IstioCertificateRequest): Promise<IstioCertificateResponse> {
     if (this.closed) return Promise.reject(new MeshError('MESH_IO', 'workload certificate agent closed'));
     const rootsPem = Buffer.from(roots.map((r) => r.toString()).join(''));
-    const client = new grpc.Client(this.caAddress, grpc.credentials.createSsl(rootsPem), {
-      'grpc.ssl_target_name_override': this.serverName,
-      'grpc.default_authority': this.serverName,
-      'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
-    });
-    this.client = client;
+    const channel = new GrpcChannel({ address: this.caAddress, tls: { ca: rootsPem, serverName: this.serverName }, maxReceiveMessageBytes: MAX_RESPONSE_BYTES, userAgent: 'meltemi-proxy' });
+    this.channel = channel;
     const method = istioCaServiceDefinition().CreateCertificate!;
-    const metadata = new grpc.Metadata();
-    metadata.set('authorization', `Bearer ${token}`);
-    // grpc-js deadlines are wall-clock times; the injected clock is for certificate times only.
-    const deadline = Date.now() + this.requestTimeoutMs;
-    return new Promise((resolve, reject) => {
-      this.call = client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, request, metadata, { deadline }, (err, response) => {
-        this.call = undefined;
-        this.client = undefined;
-        client.close();
-        if (err) reject(new MeshError('MESH_IO', `CreateCertificate at ${this.caAddress}: ${grpc.status[err.code] ?? err.code} ${err.details}`, { cause: err }));
-        else if (response === undefined) reject(new MeshError('MESH_IO', `CreateCertificate at ${this.caAddress}: no answer`));
-        else resolve(response as IstioCertificateResponse);
+    // The deadline runs on the wall clock; the injected clock is for certificate times only.
+    return channel
+      .unary(method.path, method.requestSerialize(request), [['authorization', `Bearer ${token}`]], this.requestTimeoutMs)
+      .then(
+        (bytes) => method.responseDeserialize(bytes) as IstioCertificateResponse,
+        (e: unknown) => {
+          const why = e instanceof GrpcError ? `${grpcStatusName(e.code)} ${e.details}` : String(e);
+          throw new MeshError('MESH_IO', `CreateCertificate at ${this.caAddress}: ${why}`, { cause: e });
+        },
+      )
+      .finally(() => {
+        channel.close();
+        if (this.channel === channel) this.channel = undefined;
       });
-    });
   }
 
   /**
