@@ -6,8 +6,9 @@
 // the node metadata restricted to the keys named in its `EXCHANGE_KEYS` entry. The receiving side
 // strips both headers and labels its telemetry with what they say. The bytes we send are what that
 // filter sends, so a real Envoy peer reads our identity and we read its.
-import protobuf from 'protobufjs';
 import { MeshError } from '../../shared/errors.js';
+import { decodeWireMessage } from '../../xds/wire/decode.js';
+import { encodeWireMessage } from '../../xds/wire/encode.js';
 
 /** The header carrying the base64 Struct. */
 export const PEER_METADATA_HEADER = 'x-envoy-peer-metadata';
@@ -142,47 +143,22 @@ export function peerInfoFromNodeMetadata(metadata: Readonly<Record<string, unkno
 
 // --- protobuf Struct -------------------------------------------------------------------------
 
-let structType: protobuf.Type | undefined;
-
-/** google.protobuf.Struct from protobufjs' bundled well-known types (no need to load the Envoy tree). */
-function structMessage(): protobuf.Type {
-  if (structType === undefined) {
-    const json = protobuf.common.get('google/protobuf/struct.proto');
-    if (json === null) throw new MeshError('MESH_INTERNAL', 'protobufjs does not bundle google/protobuf/struct.proto');
-    structType = protobuf.Root.fromJSON(json).lookupType('google.protobuf.Struct');
-  }
-  return structType;
-}
-
-/** Keys in the order protobuf's deterministic serialization writes map entries: by UTF-8 bytes. */
-function sortedKeys(o: object): string[] {
-  return Object.keys(o).sort((a, b) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
-}
-
-interface ValueShape {
-  nullValue?: number;
-  numberValue?: number;
-  stringValue?: string;
-  boolValue?: boolean;
-  structValue?: { fields: Record<string, ValueShape> };
-  listValue?: { values: ValueShape[] };
-}
-
-function toValue(v: unknown, depth: number): ValueShape {
+/**
+ * Checks that metadata is what a protobuf Struct can hold (JSON: strings, numbers, booleans, null
+ * or undefined, arrays, objects), nested at most MAX_ENCODE_DEPTH levels; throws MESH_INVALID_CONFIG.
+ */
+function checkStructable(v: unknown, depth: number): void {
   if (depth > MAX_ENCODE_DEPTH) throw new MeshError('MESH_INVALID_CONFIG', `node metadata nests deeper than ${MAX_ENCODE_DEPTH} levels`);
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (v === null || v === undefined) return { nullValue: 0 };
-  if (Array.isArray(v)) return { listValue: { values: v.map((e) => toValue(e, depth + 1)) } };
-  if (typeof v === 'object') return { structValue: { fields: toFields(v as Record<string, unknown>, depth + 1) } };
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return;
+  if (Array.isArray(v)) {
+    for (const e of v) checkStructable(e, depth + 1);
+    return;
+  }
+  if (typeof v === 'object') {
+    for (const k of Object.keys(v)) checkStructable((v as Record<string, unknown>)[k], depth + 1);
+    return;
+  }
   throw new MeshError('MESH_INVALID_CONFIG', `node metadata holds a ${typeof v}, which a protobuf Struct cannot`);
-}
-
-function toFields(o: Record<string, unknown>, depth: number): Record<string, ValueShape> {
-  const fields: Record<string, ValueShape> = Object.create(null);
-  for (const k of sortedKeys(o)) fields[k] = toValue(o[k], depth);
-  return fields;
 }
 
 /** The keys a node exchanges: its `EXCHANGE_KEYS` (comma-separated, blanks skipped), else Istio's default list. */
@@ -201,9 +177,9 @@ export function exchangeKeys(metadata: Readonly<Record<string, unknown>>): strin
 export function encodePeerMetadata(metadata: Readonly<Record<string, unknown>>): string {
   const selected: Record<string, unknown> = Object.create(null);
   for (const key of exchangeKeys(metadata)) if (hasOwn(metadata, key)) selected[key] = metadata[key];
-  const type = structMessage();
-  const bytes = type.encode({ fields: toFields(selected, 0) }).finish();
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  for (const key of Object.keys(selected)) checkStructable(selected[key], 0);
+  // The wire encoder writes map entries sorted by their keys' UTF-8 bytes, as Envoy's deterministic serialization.
+  return encodeWireMessage('google.protobuf.Struct', selected).toString('base64');
 }
 
 /** What a proxy announces about itself; built once per config. */
@@ -245,10 +221,8 @@ type DecodedFields = Record<string, unknown>;
 
 /** A decoded Value's string, `''` when it holds something else; undefined when too long (refuse the peer). */
 function stringOf(v: unknown): string | undefined {
-  if (v === null || typeof v !== 'object' || !hasOwn(v, 'stringValue')) return '';
-  const s = (v as { stringValue: unknown }).stringValue;
-  if (typeof s !== 'string') return '';
-  return s.length > MAX_FIELD_CHARS ? undefined : s;
+  if (typeof v !== 'string') return '';
+  return v.length > MAX_FIELD_CHARS ? undefined : v;
 }
 
 const TOO_LONG = Symbol('too long');
@@ -267,27 +241,21 @@ export function decodePeerMetadata(header: string, maxChars = MAX_PEER_HEADER_CH
   if (header.length > maxChars || !isBase64(header)) return undefined;
   let fields: DecodedFields;
   try {
-    const msg = structMessage().decode(Buffer.from(header, 'base64')) as unknown as { fields?: unknown };
-    if (msg.fields === null || typeof msg.fields !== 'object') return undefined;
-    fields = msg.fields as DecodedFields;
+    // The Struct as plain JSON; keys a peer names "__proto__" stay own keys.
+    fields = decodeWireMessage('google.protobuf.Struct', Buffer.from(header, 'base64'));
   } catch {
-    // Garbage, truncation, or nesting past protobufjs' recursion limit (100, as protoc's).
+    // Garbage, truncation, or nesting past protobuf's recursion limit (100, as protoc's).
     return undefined;
   }
-  // protobufjs skips what it cannot place where protobuf-C++ (Envoy) refuses the message; a Struct
-  // naming none of the identity keys tells nothing either way, so it is no peer.
+  // A Struct naming none of the identity keys tells nothing, so it is no peer.
   if (!IDENTITY_KEYS.some((k) => hasOwn(fields, k))) return undefined;
   const labels: Record<string, string> = Object.create(null);
   const rawLabels = hasOwn(fields, 'LABELS') ? fields.LABELS : undefined;
-  if (rawLabels !== null && typeof rawLabels === 'object' && hasOwn(rawLabels, 'structValue')) {
-    const sv = (rawLabels as { structValue: unknown }).structValue;
-    const lf = sv !== null && typeof sv === 'object' && hasOwn(sv, 'fields') ? (sv as { fields: unknown }).fields : undefined;
-    if (lf !== null && typeof lf === 'object') {
-      for (const k of Object.keys(lf)) {
-        const v = stringOf((lf as DecodedFields)[k]);
-        if (v === undefined || k.length > MAX_FIELD_CHARS) return undefined;
-        labels[k] = v;
-      }
+  if (rawLabels !== null && typeof rawLabels === 'object' && !Array.isArray(rawLabels)) {
+    for (const k of Object.keys(rawLabels)) {
+      const v = stringOf((rawLabels as DecodedFields)[k]);
+      if (v === undefined || k.length > MAX_FIELD_CHARS) return undefined;
+      labels[k] = v;
     }
   }
   try {
