@@ -24,6 +24,14 @@ const RANK: Record<string, number> = {
 /** Same-rank edges DESIGN.md allows. */
 const EXTRA_ALLOWED = new Set(['registry->config', 'injector->cni']);
 
+/**
+ * Packages a sidecar must not load at start: each costs megabytes of RSS in every pod (protobufjs
+ * and the Envoy protos ~26 MiB, grpc-js ~12 MiB, jose ~7 MiB). `meltemi proxy` decodes xDS with
+ * src/xds/wire, speaks gRPC with src/proxy/grpc, and imports jose dynamically when a JWT filter is compiled.
+ */
+const SIDECAR_ENTRY = 'cli/commands/proxy.ts';
+const SIDECAR_FORBIDDEN = /^(?:protobufjs|@grpc\/|jose$|yaml$|@peculiar\/|@sinclair\/)/;
+
 const root = resolve(process.argv[2] ?? 'src');
 const files: string[] = [];
 (function walk(d: string) {
@@ -34,7 +42,7 @@ const files: string[] = [];
   }
 })(root);
 
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]/g;
+const IMPORT = /(?:^|\n)\s*(?:import|export)\s+(type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]/g;
 const DYNAMIC = /import\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function component(file: string): string {
@@ -42,17 +50,27 @@ function component(file: string): string {
 }
 
 const graph = new Map<string, string[]>();
+/** Per file: what it loads when it is loaded (static imports that are not type-only): files and packages. */
+const loads = new Map<string, { files: string[]; packages: string[] }>();
 const problems: string[] = [];
 for (const f of files) {
   const text = readFileSync(f, 'utf8');
   const deps: string[] = [];
+  const loaded = { files: [] as string[], packages: [] as string[] };
+  loads.set(f, loaded);
   for (const re of [IMPORT, DYNAMIC]) {
     re.lastIndex = 0;
     let m: RegExpExecArray | null;
     while ((m = re.exec(text)) !== null) {
-      const spec = m[1]!;
-      if (!spec.startsWith('.')) continue;
+      const typeOnly = re === IMPORT && m[1] !== undefined;
+      const spec = re === IMPORT ? m[2]! : m[1]!;
+      const atStart = re === IMPORT && !typeOnly;
+      if (!spec.startsWith('.')) {
+        if (atStart && !spec.startsWith('node:')) loaded.packages.push(spec);
+        continue;
+      }
       const target = resolve(dirname(f), spec.replace(/\.js$/, '.ts'));
+      if (atStart) loaded.files.push(target);
       deps.push(target);
       const from = component(f);
       const to = component(target);
@@ -97,6 +115,30 @@ function strong(v: string): void {
   }
 }
 for (const f of graph.keys()) if (!idx.has(f)) strong(f);
+
+// What `meltemi proxy` loads at start, file by file: no forbidden package on the way.
+(function sidecarStartup(): void {
+  const entry = join(root, SIDECAR_ENTRY);
+  if (!loads.has(entry)) return;
+  const via = new Map<string, string>([[entry, '']]);
+  const queue = [entry];
+  while (queue.length > 0) {
+    const f = queue.shift()!;
+    const l = loads.get(f);
+    if (!l) continue;
+    for (const p of l.packages) {
+      if (!SIDECAR_FORBIDDEN.test(p)) continue;
+      const chain: string[] = [];
+      for (let at: string | undefined = f; at; at = via.get(at) || undefined) chain.unshift(relative(root, at));
+      problems.push(`${relative(root, f)}: loads "${p}" at sidecar start (${chain.join(' -> ')}); a sidecar must not (see SIDECAR_FORBIDDEN in scripts/check-imports.ts)`);
+    }
+    for (const t of l.files) {
+      if (via.has(t)) continue;
+      via.set(t, f);
+      queue.push(t);
+    }
+  }
+})();
 
 if (problems.length > 0) {
   for (const p of problems) console.error(p);

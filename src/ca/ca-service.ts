@@ -1,5 +1,5 @@
-// The wire contract of istio.v1.auth.IstioCertificateService (messages and service definition), light enough for the proxy to load.
-// Only @grpc/grpc-js and @grpc/proto-loader: the signing side (ca-server.ts, pki.ts) loads @peculiar/x509, which a sidecar must not.
+// The wire contract of istio.v1.auth.IstioCertificateService (messages and service definition) for gRPC servers and tests.
+// The proxy imports only the message types from here: it encodes the request with src/xds/wire (no grpc-js, no protobufjs in a sidecar).
 import { fileURLToPath } from 'node:url';
 import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

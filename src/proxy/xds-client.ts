@@ -2,9 +2,8 @@
 import { EventEmitter } from 'node:events';
 import { clearImmediate, setImmediate } from 'node:timers';
 import { MeshError } from '../shared/errors.js';
-import { jsonToStruct } from '../xds/encode.js';
-import { envoyProtos } from '../xds/protos.js';
 import { TypeUrl, type TypeUrlValue } from '../xds/types.js';
+import { encodeWireMessage } from '../xds/wire/encode.js';
 import { Backoff } from './backoff.js';
 import { GrpcChannel, grpcStatusName, type GrpcCall, type GrpcStatusObject } from './grpc/client.js';
 import type { XdsNodeInfo } from './bootstrap.js';
@@ -237,7 +236,7 @@ export class XdsClient extends EventEmitter {
   private readonly maxResources: number;
   private readonly types = new Map<ClientType, TypeState>();
   private readonly serialize: (req: Record<string, unknown>) => Buffer;
-  private readonly metadataStruct: Record<string, unknown>;
+  private readonly metadata: Record<string, unknown>;
   private stream: Stream | undefined;
   private started = false;
   private closed = false;
@@ -281,12 +280,9 @@ export class XdsClient extends EventEmitter {
         errorDetail: undefined,
       });
     }
-    const reqType = envoyProtos().type(`envoy.service.discovery.v3.${this.protocol === 'sotw' ? 'DiscoveryRequest' : 'DeltaDiscoveryRequest'}`);
-    this.serialize = (req) => {
-      const bytes = reqType.encode(reqType.fromObject(req)).finish();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    };
-    this.metadataStruct = jsonToStruct(options.node.metadata ?? {});
+    const reqType = `envoy.service.discovery.v3.${this.protocol === 'sotw' ? 'DiscoveryRequest' : 'DeltaDiscoveryRequest'}`;
+    this.serialize = (req) => encodeWireMessage(reqType, req);
+    this.metadata = options.node.metadata ?? {};
   }
 
   /** The last emitted snapshot (undefined until initialization completes). */
@@ -402,7 +398,7 @@ export class XdsClient extends EventEmitter {
     if (!s || s.ended) return;
     if (!s.sentNode) {
       // Istio reads the node from the first request only (Envoy's set_node_on_first_message_only).
-      req.node = { id: this.options.node.id, cluster: this.options.node.cluster, metadata: this.metadataStruct, user_agent_name: 'meltemi-proxy', ...(this.options.node.locality ? { locality: this.options.node.locality } : {}) };
+      req.node = { id: this.options.node.id, cluster: this.options.node.cluster, metadata: this.metadata, user_agent_name: 'meltemi-proxy', ...(this.options.node.locality ? { locality: this.options.node.locality } : {}) };
       s.sentNode = true;
     }
     try {

@@ -1,7 +1,6 @@
 // Reading xDS responses as a client: the envelope, then each resource checked (type, name, duplicates, count) and decoded to frozen Envoy JSON.
 import { createHash } from 'node:crypto';
-import { decodeResource } from '../xds/encode.js';
-import { envoyProtos } from '../xds/protos.js';
+import { decodeWireMessage, decodeWireResource } from '../xds/wire/decode.js';
 import type { XdsJson } from './xds-warming.js';
 
 /** One resource as carried by a response, not yet decoded. */
@@ -43,17 +42,12 @@ interface WireAny {
 
 /**
  * Decodes the envelope of a response (not the resources inside). Throws when the bytes are not a
- * (Delta)DiscoveryResponse: such a stream cannot be answered (there is no nonce to NACK). The
- * resources' bytes are views into `received`.
+ * (Delta)DiscoveryResponse, a truncated one included: such a stream cannot be answered (there is no
+ * nonce to NACK). The resources' bytes are views into `received`.
  */
 export function decodeEnvelope(protocol: 'sotw' | 'delta', received: Uint8Array): ResponseEnvelope {
-  // protobufjs reads a Node Buffer with a reader that clamps over-long lengths instead of failing,
-  // so a truncated message would decode as a shorter one (a route losing its tail). A plain
-  // Uint8Array view gets the bounds-checked reader; the resources sliced from it (subarrays, no
-  // copies) are decoded by that reader too.
-  const bytes = Buffer.isBuffer(received) ? new Uint8Array(received.buffer, received.byteOffset, received.byteLength) : received;
   if (protocol === 'sotw') {
-    const m = envoyProtos().type('envoy.service.discovery.v3.DiscoveryResponse').decode(bytes) as unknown as {
+    const m = decodeWireMessage('envoy.service.discovery.v3.DiscoveryResponse', received, { rawAny: true }) as {
       version_info?: string;
       type_url?: string;
       nonce?: string;
@@ -63,11 +57,11 @@ export function decodeEnvelope(protocol: 'sotw' | 'delta', received: Uint8Array)
       typeUrl: m.type_url ?? '',
       nonce: m.nonce ?? '',
       version: m.version_info ?? '',
-      resources: (m.resources ?? []).map((a) => ({ version: '', typeUrl: a.type_url ?? '', bytes: a.value ?? new Uint8Array() })),
+      resources: (m.resources ?? []).map((a) => ({ version: '', typeUrl: a.type_url ?? '', bytes: a.value ?? EMPTY })),
       removed: [],
     };
   }
-  const m = envoyProtos().type('envoy.service.discovery.v3.DeltaDiscoveryResponse').decode(bytes) as unknown as {
+  const m = decodeWireMessage('envoy.service.discovery.v3.DeltaDiscoveryResponse', received, { rawAny: true }) as {
     system_version_info?: string;
     type_url?: string;
     nonce?: string;
@@ -82,11 +76,13 @@ export function decodeEnvelope(protocol: 'sotw' | 'delta', received: Uint8Array)
       name: r.name ?? '',
       version: r.version ?? '',
       typeUrl: r.resource?.type_url ?? '',
-      bytes: r.resource?.value ?? new Uint8Array(),
+      bytes: r.resource?.value ?? EMPTY,
     })),
     removed: m.removed_resources ?? [],
   };
 }
+
+const EMPTY = new Uint8Array();
 
 /** The name a resource of `typeUrl` carries: `cluster_name` for a ClusterLoadAssignment, else `name`. */
 export function resourceName(typeUrl: string, resource: XdsJson): string {
@@ -145,7 +141,7 @@ export function decodeResources(envelope: ResponseEnvelope, options: DecodeOptio
       name = held.name;
     } else {
       try {
-        resource = deepFreeze(decodeResource(raw.typeUrl, raw.bytes));
+        resource = deepFreeze(decodeWireResource(raw.typeUrl, raw.bytes));
       } catch (e) {
         return { ok: false, error: `resource ${raw.name ? `"${raw.name}"` : i} could not be decoded: ${e instanceof Error ? e.message : String(e)}` };
       }

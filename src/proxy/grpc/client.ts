@@ -85,6 +85,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const STREAM_WINDOW = 1024 * 1024;
 const CONNECTION_WINDOW = 4 * 1024 * 1024;
 const MAX_HEADER_LIST_BYTES = 64 * 1024;
+/** A long-lived stream notices a peer that vanished without a FIN (Istio's bootstrap gives its xds-grpc cluster TCP keepalive with keepalive_time 300 s). */
+const TCP_KEEPALIVE = { keepAlive: true, keepAliveInitialDelay: 300_000 } as const;
 /** The 5-byte prefix of each message: compressed flag, then the length (big-endian). */
 const PREFIX_BYTES = 5;
 
@@ -181,10 +183,11 @@ export class GrpcChannel {
         ...(t.cert !== undefined ? { cert: t.cert } : {}),
         ...(t.key !== undefined ? { key: t.key } : {}),
         ALPNProtocols: ['h2'],
+        ...TCP_KEEPALIVE,
       });
       ready = 'secureConnect';
     } else {
-      this.socket = net.connect({ host, port });
+      this.socket = net.connect({ host, port, ...TCP_KEEPALIVE });
       ready = 'connect';
     }
     this.connectTimer = setTimeout(() => this.fail(`no connection to ${options.address} within ${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);

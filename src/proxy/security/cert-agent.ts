@@ -1,9 +1,11 @@
 // The proxy's workload certificate agent: a key made here, a CSR to the mesh CA, the certificate and trust bundle kept in the SecretStore, renewed before expiry.
 import { X509Certificate, generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { istioCaServiceDefinition, type IstioCertificateRequest, type IstioCertificateResponse } from '../../ca/ca-service.js';
+import type { IstioCertificateRequest, IstioCertificateResponse } from '../../ca/ca-service.js';
 import { createCsr } from '../../shared/csr.js';
 import { MeshError } from '../../shared/errors.js';
+import { decodeWireMessage } from '../../xds/wire/decode.js';
+import { encodeWireMessage } from '../../xds/wire/encode.js';
 import { stderrLogger, type Logger } from '../../shared/logger.js';
 import { Backoff } from '../backoff.js';
 import { GrpcChannel, GrpcError, grpcStatusName } from '../grpc/client.js';
@@ -27,6 +29,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MIN_RENEW_DELAY_MS = 1_000;
 /** A chain of a few certificates is a few KiB; grpc-js refuses a larger answer instead of buffering it (its default is 4 MiB). */
 const MAX_RESPONSE_BYTES = 256 * 1024;
+/** istio.v1.auth.IstioCertificateService's one method. */
+const CREATE_CERTIFICATE = '/istio.v1.auth.IstioCertificateService/CreateCertificate';
 /** A bearer token is printable ASCII without spaces (grpc-js would throw on anything else in a header). */
 const TOKEN_CHARS = /^[\x21-\x7e]{1,8192}$/;
 
@@ -350,12 +354,12 @@ export class WorkloadCertAgent {
     const rootsPem = Buffer.from(roots.map((r) => r.toString()).join(''));
     const channel = new GrpcChannel({ address: this.caAddress, tls: { ca: rootsPem, serverName: this.serverName }, maxReceiveMessageBytes: MAX_RESPONSE_BYTES, userAgent: 'meltemi-proxy' });
     this.channel = channel;
-    const method = istioCaServiceDefinition().CreateCertificate!;
     // The deadline runs on the wall clock; the injected clock is for certificate times only.
     return channel
-      .unary(method.path, method.requestSerialize(request), [['authorization', `Bearer ${token}`]], this.requestTimeoutMs)
+      .unary(CREATE_CERTIFICATE, encodeWireMessage('istio.v1.auth.IstioCertificateRequest', request), [['authorization', `Bearer ${token}`]], this.requestTimeoutMs)
       .then(
-        (bytes) => method.responseDeserialize(bytes) as IstioCertificateResponse,
+        // An empty repeated field is absent from the decoded JSON.
+        (bytes) => ({ cert_chain: [], ...decodeWireMessage('istio.v1.auth.IstioCertificateResponse', bytes) }) as IstioCertificateResponse,
         (e: unknown) => {
           const why = e instanceof GrpcError ? `${grpcStatusName(e.code)} ${e.details}` : String(e);
           throw new MeshError('MESH_IO', `CreateCertificate at ${this.caAddress}: ${why}`, { cause: e });
