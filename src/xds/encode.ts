@@ -4,6 +4,7 @@ import { MeshError } from '../shared/errors.js';
 import type { XdsResource } from './types.js';
 import { checkMapRules, checkRepeatedRules, checkValueRules, fieldRules, oneofRequired, presenceRequired } from './pgv.js';
 import { envoyProtos, typeNameOfUrl } from './protos.js';
+import { describe, isPlainObject } from './wire/encode.js';
 
 /*
  * Why a checker of our own: protobufjs `fromObject` silently drops fields it does not know,
@@ -42,19 +43,6 @@ function fieldIndex(type: protobuf.Type): FieldIndex {
 
 function shortName(type: protobuf.Type): string {
   return type.fullName.replace(/^\./, '');
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (v instanceof Uint8Array) return 'bytes';
-  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  if (typeof v === 'number') return `number ${v}`;
-  return typeof v;
 }
 
 const INT64 = /^-?[0-9]+$/;

@@ -24,11 +24,13 @@ function at(path: Path): string {
   return path === '' ? '(root)' : path;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+/** A JSON object (not an array, not bytes). */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
-function describe(v: unknown): string {
+/** A value as an error message names it: `string "abc"`, `number 5`, `an array`. */
+export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
   if (v instanceof Uint8Array) return 'bytes';
