@@ -26,11 +26,11 @@ const EXTRA_ALLOWED = new Set(['registry->config', 'injector->cni']);
 
 /**
  * Packages a sidecar must not load at start: each costs megabytes of RSS in every pod (protobufjs
- * and the Envoy protos ~26 MiB, grpc-js ~12 MiB, jose ~7 MiB). `meltemi proxy` decodes xDS with
- * src/xds/wire, speaks gRPC with src/proxy/grpc, and imports jose dynamically when a JWT filter is compiled.
+ * and the Envoy protos ~26 MiB, grpc-js ~12 MiB, jose ~7 MiB, re2js ~2.5 MiB). `meltemi proxy` decodes xDS with
+ * src/xds/wire, speaks gRPC with src/proxy/grpc, imports jose dynamically when a JWT filter is compiled, and requires re2js when a regex is.
  */
 const SIDECAR_ENTRY = 'cli/commands/proxy.ts';
-const SIDECAR_FORBIDDEN = /^(?:protobufjs|@grpc\/|jose$|yaml$|@peculiar\/|@sinclair\/)/;
+const SIDECAR_FORBIDDEN = /^(?:protobufjs|@grpc\/|jose$|re2js$|yaml$|@peculiar\/|@sinclair\/)/;
 
 const root = resolve(process.argv[2] ?? 'src');
 const files: string[] = [];

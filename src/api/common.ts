@@ -1,6 +1,7 @@
 // Checks shared by every kind: names, hosts, ports, durations, percentages, addresses, regexes, selectors.
 import { isIP } from 'node:net';
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
 import { tunable, Tunables } from '../shared/tunables.js';
 import { Issues, asArray, asObject, asString, isObject, type FieldPath } from './diagnostics.js';
 
@@ -180,6 +181,15 @@ export interface CompiledRegex {
   programSize: number;
 }
 
+let re2js: typeof RE2JS | undefined;
+/**
+ * RE2JS, loaded the first time a regex is compiled (its CommonJS build, synchronously): a sidecar
+ * whose configuration has no regex never pays its ~2.5 MiB of RSS.
+ */
+export function re2(): typeof RE2JS {
+  return (re2js ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JS }).RE2JS);
+}
+
 /**
  * Compiles a user regex with RE2 semantics (linear time, no lookaround, no backreferences).
  * Returns the problem instead of throwing; the size bounds are tunables.
@@ -189,7 +199,7 @@ export function compileUserRegex(pattern: string): { regex?: CompiledRegex; prob
   if (Buffer.byteLength(pattern) > maxBytes) return { problem: `regex is longer than ${maxBytes} bytes` };
   let re: RE2JS;
   try {
-    re = RE2JS.compile(pattern);
+    re = re2().compile(pattern);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     return { problem: `"${pattern.length > 60 ? pattern.slice(0, 57) + '...' : pattern}" is not a valid RE2 regex: ${msg}` };

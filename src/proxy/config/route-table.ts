@@ -1,5 +1,5 @@
 // RouteConfiguration (RDS) compiled once per config: virtual host by authority, first matching route, and what the router does with it.
-import { RE2JS } from 're2js';
+import { re2 } from '../../api/common.js';
 import { compileHeaderMatcher, compileQueryMatcher, compileRegex, compileStringMatcher, parseQuery, type HeaderLookup, type ValueMatcher } from './string-matcher.js';
 import { ConfigError, bool, durationMs, fraction, isObject, list, num, obj, optObj, str, type Json } from './xds-json.js';
 
@@ -317,7 +317,7 @@ function forwardAction(v: unknown, path: string): ForwardAction {
     compileRegex(rr.pattern, `${path}.regex_rewrite.pattern`); // size and syntax checks
     // Envoy's substitution names groups \1; RE2JS's replaceAll names them $1 and writes a literal $ as $$.
     const substitution = str(rr.substitution, `${path}.regex_rewrite.substitution`, '').replace(/\$/g, '$$$$').replace(/\\([0-9])/g, '$$$1');
-    const re = RE2JS.compile(pattern);
+    const re = re2().compile(pattern);
     action.regexRewrite = { matcher: (p) => re.matcher(p).replaceAll(substitution) };
   }
   return Object.freeze(action);
