@@ -235,7 +235,8 @@ export class XdsClient extends EventEmitter {
   private readonly fetchTimeoutMs: number;
   private readonly maxResources: number;
   private readonly types = new Map<ClientType, TypeState>();
-  private readonly serialize: (req: Record<string, unknown>) => Buffer;
+  /** The request message type of the protocol. */
+  private readonly requestMessage: string;
   private readonly metadata: Record<string, unknown>;
   private stream: Stream | undefined;
   private started = false;
@@ -280,8 +281,7 @@ export class XdsClient extends EventEmitter {
         errorDetail: undefined,
       });
     }
-    const reqType = `envoy.service.discovery.v3.${this.protocol === 'sotw' ? 'DiscoveryRequest' : 'DeltaDiscoveryRequest'}`;
-    this.serialize = (req) => encodeWireMessage(reqType, req);
+    this.requestMessage = `envoy.service.discovery.v3.${this.protocol === 'sotw' ? 'DiscoveryRequest' : 'DeltaDiscoveryRequest'}`;
     this.metadata = options.node.metadata ?? {};
   }
 
@@ -344,12 +344,13 @@ export class XdsClient extends EventEmitter {
     });
     const method = `/${ADS_SERVICE}/${this.protocol === 'sotw' ? 'StreamAggregatedResources' : 'DeltaAggregatedResources'}`;
     // Responses are decoded by this class: a resource that does not decode must be NACKed, not end the stream.
-    const stream: Stream = { channel, call: undefined as unknown as GrpcCall, sentNode: false, connected: false, healthy: false, ended: false };
-    stream.call = channel.call(method, [], {
+    // The call's events come after this returns (its status never synchronously), when `stream` is set.
+    const call = channel.call(method, [], {
       headers: () => this.onConnected(stream),
       message: (bytes) => this.onData(stream, bytes),
       status: (status) => this.onStreamEnd(stream, status),
     });
+    const stream: Stream = { channel, call, sentNode: false, connected: false, healthy: false, ended: false };
     this.stream = stream;
     for (const t of this.types.values()) {
       t.nonce = '';
@@ -402,7 +403,7 @@ export class XdsClient extends EventEmitter {
       s.sentNode = true;
     }
     try {
-      s.call.write(this.serialize(req));
+      s.call.write(encodeWireMessage(this.requestMessage, req));
     } catch (e) {
       this.log.error('xDS request could not be sent', { error: errorMessage(e) });
       this.failStream(s, `request could not be sent: ${errorMessage(e)}`);

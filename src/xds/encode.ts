@@ -4,6 +4,7 @@ import { MeshError } from '../shared/errors.js';
 import type { XdsResource } from './types.js';
 import { checkMapRules, checkRepeatedRules, checkValueRules, fieldRules, oneofRequired, presenceRequired } from './pgv.js';
 import { envoyProtos, typeNameOfUrl } from './protos.js';
+import { durationString, isPlainJsonObject } from './wire/decode.js';
 import { describe, isPlainObject } from './wire/encode.js';
 
 /*
@@ -332,24 +333,12 @@ function valueJson(field: protobuf.Field, v: unknown): unknown {
   return rt instanceof protobuf.Type ? messageJson(rt, v as protobuf.Message) : scalarJson(field, v);
 }
 
-function durationString(m: protobuf.Message): string {
-  const rec = m as unknown as { seconds?: unknown; nanos?: number };
-  const secs = Number(longToString(rec.seconds ?? 0));
-  const nanos = rec.nanos ?? 0;
-  if (nanos === 0) return `${secs}s`;
-  // proto3 JSON: 3, 6 or 9 fractional digits.
-  let frac = String(Math.abs(nanos)).padStart(9, '0');
-  if (frac.endsWith('000000')) frac = frac.slice(0, 3);
-  else if (frac.endsWith('000')) frac = frac.slice(0, 6);
-  return `${secs === 0 && nanos < 0 ? '-' : ''}${secs}.${frac}s`;
-}
-
 /** proto3 JSON of a decoded message: proto field names, defaults omitted, well-known types mapped. */
 function messageJson(type: protobuf.Type, m: protobuf.Message): unknown {
   const rec = m as unknown as Record<string, unknown>;
   switch (type.fullName) {
     case '.google.protobuf.Duration':
-      return durationString(m);
+      return durationString(longToString(rec.seconds ?? 0), rec.nanos);
     case '.google.protobuf.Timestamp': {
       const ms = Number(longToString(rec.seconds ?? 0)) * 1000 + Math.floor(((rec.nanos as number) ?? 0) / 1e6);
       return new Date(ms).toISOString();
@@ -399,10 +388,6 @@ function anyJson(rec: Record<string, unknown>): unknown {
   return isPlainJsonObject(decoded) && !WRAPPERS.has(inner.fullName) && inner.fullName !== '.google.protobuf.Struct'
     ? { '@type': url, ...decoded }
     : { '@type': url, value: decoded };
-}
-
-function isPlainJsonObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** protobufjs bundles the struct.proto types with camelCase field names (its own descriptor), whatever `keepCase` says. */

@@ -8,9 +8,8 @@ import { IN_CLUSTER_SA_DIR, TokenReviewAuthenticator, inClusterApiAccess, type K
 import { MeshError } from '../../shared/errors.js';
 import { Discovery, meshConfigOf } from '../../xds/discovery.js';
 import { nodeTlsOptions, type NodeTlsOptions } from '../../model/mesh-config.js';
-import { joinHostPort } from '../../shared/host-port.js';
 import { ExitCode, type CliIO } from '../io.js';
-import { parseHostPort } from '../host-port.js';
+import { joinHostPort, parseHostPort } from '../../shared/host-port.js';
 
 export interface DiscoveryCommandOptions {
   configDir: string;

@@ -10,7 +10,7 @@ import { DEFAULT_CA_SERVER_NAME } from '../../proxy/security/cert-agent.js';
 import { parseNodeId } from '../../model/proxy.js';
 import { captureUnavailable } from '../../proxy/network/original-dst.js';
 import { ExitCode, type CliIO } from '../io.js';
-import { parseHostPort } from '../host-port.js';
+import { parseHostPort } from '../../shared/host-port.js';
 
 export interface ProxyCommandOptions {
   discovery: string;

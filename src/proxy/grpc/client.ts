@@ -1,6 +1,7 @@
 // The proxy's gRPC client (its ADS stream and its CSR to the CA) on Meltemi's own HTTP/2 codec: length-prefixed messages, status from trailers or a Trailers-Only head, deadlines, and HTTP and stream errors mapped to gRPC codes as the gRPC spec says.
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+import { parseHostPort } from '../../shared/host-port.js';
 import { HeaderList } from '../http1/index.js';
 import { ErrorCode } from '../http2/frames.js';
 import { Http2ClientSession, type Http2ClientStream, type Http2ResponseListener } from '../http2/client-session.js';
@@ -90,14 +91,6 @@ const TCP_KEEPALIVE = { keepAlive: true, keepAliveInitialDelay: 300_000 } as con
 /** The 5-byte prefix of each message: compressed flag, then the length (big-endian). */
 const PREFIX_BYTES = 5;
 
-/** `host:port` split; the host keeps no brackets. */
-function splitAddress(address: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(address);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) throw new Error(`gRPC address "${address}" is not host:port`);
-  return { host: m[1] ?? m[2]!, port };
-}
-
 /** The gRPC code for a response whose HTTP status is not 200 (grpc/doc/http-grpc-status-mapping.md). */
 function statusOfHttp(status: number): number {
   switch (status) {
@@ -167,7 +160,7 @@ export class GrpcChannel {
   readonly scheme: 'http' | 'https';
 
   constructor(readonly options: GrpcChannelOptions) {
-    const { host, port } = splitAddress(options.address);
+    const { host, port } = parseHostPort(options.address, 'the gRPC address');
     this.authority = options.authority ?? options.tls?.serverName ?? options.address;
     this.scheme = options.tls ? 'https' : 'http';
     const t = options.tls;

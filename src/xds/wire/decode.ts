@@ -238,18 +238,20 @@ function slotOf(desc: MessageDesc, number: number): number {
   return desc.byNumber.get(number)!.slot;
 }
 
-/** google.protobuf.Duration as proto3 JSON ("1.5s"), computed as src/xds/encode.ts `durationString` does. */
-function durationString(seconds: unknown, nanosRaw: unknown): string {
+/** google.protobuf.Duration as proto3 JSON ("1.5s"): seconds (a number or decimal string) and nanos. */
+export function durationString(seconds: unknown, nanosRaw: unknown): string {
   const secs = Number(seconds ?? 0);
   const nanos = (nanosRaw as number | undefined) ?? 0;
   if (nanos === 0) return `${secs}s`;
+  // proto3 JSON: 3, 6 or 9 fractional digits.
   let frac = String(Math.abs(nanos)).padStart(9, '0');
   if (frac.endsWith('000000')) frac = frac.slice(0, 3);
   else if (frac.endsWith('000')) frac = frac.slice(0, 6);
   return `${secs === 0 && nanos < 0 ? '-' : ''}${secs}.${frac}s`;
 }
 
-function isPlainJsonObject(v: unknown): v is Record<string, unknown> {
+/** A decoded JSON object (not an array, not null). */
+export function isPlainJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
