@@ -20,6 +20,7 @@ import {
   type RequestHead,
   type ResponseHead,
 } from '../http1/index.js';
+import { corkUntilBatchEnd } from '../io/flush-batch.js';
 import { Exchange, type DownstreamSink, type ExchangeContext } from './exchange.js';
 import { HTTP2_PREFACE, type Http2Downstream } from './http2-downstream.js';
 import type { UpstreamTunnel } from './upstream-stream.js';
@@ -191,6 +192,7 @@ export class DownstreamConnection implements DownstreamSink {
   }
 
   uncork(): void {
+    corkUntilBatchEnd(this.socket);
     this.socket.uncork();
   }
 

@@ -162,7 +162,7 @@ class Http2StreamSink implements DownstreamSink, Http2StreamListener {
   }
 
   cork(): void {
-    // The session writes everything of one event in one write already.
+    // The session writes what a batch of events queued in one write already (io/flush-batch.ts).
   }
 
   uncork(): void {

@@ -2,6 +2,7 @@
 import * as net from 'node:net';
 import { BODY_DATA, BODY_END, BODY_ERROR, BodyDecoder, CHUNK_DATA_END, HEAD_ERROR, HEAD_INCOMPLETE, LAST_CHUNK, ResponseHeadParser, chunkHeader, serializeRequestHead, type HeaderList, type Http1Limits, type ResponseHead } from '../http1/index.js';
 import type { TlsContextConfig } from '../config/tls-context.js';
+import { corkUntilBatchEnd } from '../io/flush-batch.js';
 import { dialUpstream, type TlsTransport } from '../security/tls-transport.js';
 import type { CircuitBreaker } from '../upstream/circuit-breaker.js';
 import type { ClusterStats } from '../upstream/cluster-manager.js';
@@ -80,12 +81,7 @@ export class UpstreamConnection implements UpstreamStream {
     this.parser.forRequest(method);
     this.chunked = bodyLength < 0;
     if (this.chunked && !headers.has('transfer-encoding')) headers.add('transfer-encoding', 'chunked', 'transfer-encoding');
-    if (bodyLength !== 0) {
-      // The head and the body bytes written in this tick leave in one segment (a bodiless request
-      // has nothing to wait for).
-      this.socket.cork();
-      process.nextTick(uncorkSocket, this.socket);
-    }
+    corkUntilBatchEnd(this.socket);
     this.socket.write(serializeRequestHead(method, target, headers));
   }
 
@@ -211,9 +207,6 @@ export class UpstreamConnection implements UpstreamStream {
   }
 }
 
-function uncorkSocket(socket: net.Socket): void {
-  socket.uncork();
-}
 
 /**
  * The connection pool of one host. `acquire` hands a connection (idle, new, or the next one released)

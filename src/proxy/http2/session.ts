@@ -2,6 +2,7 @@
 import type * as net from 'node:net';
 import { HeaderList } from '../http1/index.js';
 import { TCHAR } from '../http1/chars.js';
+import { flushAfterBatch } from '../io/flush-batch.js';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -115,7 +116,6 @@ export abstract class Http2Session<S extends Http2Stream> {
   private out: Buffer[] = [];
   private outBytes = 0;
   private flushQueued = false;
-  private readonly flushNow = () => this.flush();
   /** Streams with DATA waiting for window, in the order they started waiting. */
   private readonly blocked = new Set<S>();
   /** Streams whose writer waits for the socket to drain. */
@@ -481,7 +481,7 @@ export abstract class Http2Session<S extends Http2Stream> {
     this.outBytes += buf.length;
     if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(this.flushNow);
+      flushAfterBatch(this);
     }
   }
 
