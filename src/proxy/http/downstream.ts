@@ -188,12 +188,12 @@ export class DownstreamConnection implements DownstreamSink {
   }
 
   cork(): void {
-    this.socket.cork();
+    // Held until the batch of I/O events ends, which is after the read that corked it.
+    corkUntilBatchEnd(this.socket);
   }
 
   uncork(): void {
-    corkUntilBatchEnd(this.socket);
-    this.socket.uncork();
+    // see cork
   }
 
   pauseRequestBody(): void {

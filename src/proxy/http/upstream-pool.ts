@@ -207,7 +207,6 @@ export class UpstreamConnection implements UpstreamStream {
   }
 }
 
-
 /**
  * The connection pool of one host. `acquire` hands a connection (idle, new, or the next one released)
  * to its callback exactly once; `release` returns it (reusable or not). The cluster's circuit

@@ -9,12 +9,14 @@
 // a quarter. Envoy does the same: a connection's writes are flushed by a deferred write event, not
 // inside the read callback. When one event arrives alone, the batch is that event: nothing waits.
 
+import type { Writable } from 'node:stream';
+
 /** Something that writes what it has queued when told. */
 export interface BatchFlushable {
   flush(): void;
 }
 
-let corked: import('node:stream').Writable[] = [];
+let corked: Writable[] = [];
 let flushables: BatchFlushable[] = [];
 let scheduled = false;
 
@@ -41,7 +43,7 @@ function schedule(): void {
  * syscall then. Balanced by one `uncork` at the batch's end, so the caller's own cork/uncork pairs
  * nest inside; `end()` flushes at once as usual, and `destroy()` drops what is still corked.
  */
-export function corkUntilBatchEnd(stream: import('node:stream').Writable): void {
+export function corkUntilBatchEnd(stream: Writable): void {
   stream.cork();
   corked.push(stream);
   schedule();
