@@ -2,6 +2,7 @@
 import * as net from 'node:net';
 import { endpointTls } from '../config/clusters.js';
 import type { TcpProxyConfig } from '../config/listeners.js';
+import { corkUntilBatchEnd } from '../io/flush-batch.js';
 import { PLAINTEXT, dialUpstream, type DownstreamSecurity, type TlsTransport } from '../security/tls-transport.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 import type { Host } from '../upstream/host.js';
@@ -109,6 +110,7 @@ export function proxyTcp(downstream: net.Socket, config: TcpProxyConfig, ctx: Tc
   downstream.on('data', (chunk: Buffer) => {
     bytesReceived += chunk.length;
     touch();
+    corkUntilBatchEnd(upstream);
     if (!upstream.write(chunk)) {
       downstream.pause();
       upstream.once('drain', () => downstream.resume());
@@ -117,6 +119,7 @@ export function proxyTcp(downstream: net.Socket, config: TcpProxyConfig, ctx: Tc
   upstream.on('data', (chunk: Buffer) => {
     bytesSent += chunk.length;
     touch();
+    corkUntilBatchEnd(downstream);
     if (!downstream.write(chunk)) {
       upstream.pause();
       downstream.once('drain', () => upstream.resume());
