@@ -486,6 +486,25 @@ test('raw frames: preface, SETTINGS with ENABLE_PUSH 0, a GET head without conne
   }
 });
 
+test('a stream whose request and response both ended is closed, not reset: no RST_STREAM after a GET or a POST with a body', async () => {
+  const fake = await FakeUpstream.start();
+  const m = await meshOf(fake);
+  try {
+    assert.equal((await h1(m, '/one')).status, 200);
+    const post = await h1(m, '/two', { method: 'POST', body: Buffer.from('x'.repeat(5000)) });
+    assert.equal(post.status, 200, post.error);
+    assert.equal((await h1(m, '/three')).status, 200);
+    // The third response was delivered after the first two streams ended: a reset of either would have arrived by now.
+    const c = fake.conns[0]!;
+    assert.deepEqual([...c.streams.keys()], [1, 3, 5]);
+    const resets = c.frames.filter((f) => f.type === FrameType.RST_STREAM && f.streamId < 5).map((f) => `stream ${f.streamId}: code ${f.payload.readUInt32BE(0)}`);
+    assert.deepEqual(resets, [], 'the proxy cancelled streams that had finished');
+    assert.deepEqual(c.violations, []);
+  } finally {
+    await m.close();
+  }
+});
+
 // --- 2. GOAWAY and refused streams ----------------------------------------------------------------
 
 test('G7: GOAWAY(last 0) and SETTINGS MAX_CONCURRENT_STREAMS=0 in one write: the proxy closes that connection, retries on a new one, and keeps serving', async () => {

@@ -246,7 +246,9 @@ class Http2UpstreamStream implements UpstreamStream, Http2ResponseListener {
     if (this.released) return;
     this.released = true;
     // A stream given up before both ends finished is cancelled; the connection stays for others either way.
-    if (this.stream && !this.stream.isClosed) this.stream.reset(ErrorCode.CANCEL);
+    // One whose ends both finished closes by itself once the response's end has been delivered: no RST_STREAM.
+    const s = this.stream;
+    if (s && !s.isClosed && !(this.ended && s.localEnded)) s.reset(ErrorCode.CANCEL);
     else this.done();
   }
 
@@ -298,6 +300,9 @@ class Http2UpstreamStream implements UpstreamStream, Http2ResponseListener {
     if (this.doneCalled) return;
     this.doneCalled = true;
     this.pool.streamDone(this.conn);
+    // A finished stream holds nothing of its exchange (see Http2ClientStream.responseListener).
+    this.events = undefined;
+    this.stream = undefined;
   }
 }
 
