@@ -864,28 +864,30 @@ export class Exchange implements RouteRequest, UpstreamEvents {
 
   private report(status: number): void {
     const lastHost = this.triedHosts[this.triedHosts.length - 1];
-    const record: ExchangeRecord = {
+    const route = this.selection?.route;
+    // Every field in one literal (absent ones undefined): one object shape for every request.
+    this.ctx.onComplete({
       request: this.request,
       protocol: this.sink.protocol,
       startMs: this.startMs,
       durationMs: this.ctx.now() - this.startMs,
       responseCode: status,
       responseFlags: this.flags,
+      responseHeaders: this.upstreamHead?.headers,
+      upstreamHost: lastHost?.key,
+      upstreamCluster: this.clusterName || undefined,
+      routeName: route?.name || undefined,
+      operation: route?.operation || undefined,
       bytesReceived: this.bytesReceived,
       bytesSent: this.bytesSent,
       attempts: this.attempts,
+      upstreamServiceTimeMs: this.upstreamServiceTimeMs,
+      peerMetadata: this.peerMetadata,
+      grpcStatus: this.grpcStatus !== undefined && Number.isInteger(this.grpcStatus) ? this.grpcStatus : undefined,
       security: this.sink.security,
-    };
-    if (this.upstreamHead) record.responseHeaders = this.upstreamHead.headers;
-    if (lastHost) record.upstreamHost = lastHost.key;
-    if (this.clusterName) record.upstreamCluster = this.clusterName;
-    if (this.selection?.route.name) record.routeName = this.selection.route.name;
-    if (this.selection?.route.operation) record.operation = this.selection.route.operation;
-    if (this.upstreamServiceTimeMs !== undefined) record.upstreamServiceTimeMs = this.upstreamServiceTimeMs;
-    if (this.peerMetadata !== undefined) record.peerMetadata = this.peerMetadata;
-    if (this.grpcStatus !== undefined && Number.isInteger(this.grpcStatus)) record.grpcStatus = this.grpcStatus;
-    this.ctx.onComplete(record);
+    });
   }
+
 }
 
 interface Attempt {
