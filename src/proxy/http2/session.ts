@@ -3,6 +3,7 @@ import type * as net from 'node:net';
 import { HeaderList } from '../http1/index.js';
 import { TCHAR } from '../http1/chars.js';
 import { flushAfterBatch } from '../io/flush-batch.js';
+import { StreamTable } from './stream-table.js';
 import { HpackDecoder, HpackEncoder, HpackError } from './hpack.js';
 import {
   DEFAULT_MAX_FRAME_SIZE,
@@ -87,7 +88,7 @@ export abstract class Http2Session<S extends Http2Stream> {
   private pending: Buffer | undefined;
   protected readonly decoder = new HpackDecoder();
   private readonly encoder = new HpackEncoder();
-  readonly streams = new Map<number, S>();
+  readonly streams = new StreamTable<S>();
   /** The last stream the peer opened that we took (the GOAWAY we send names it). */
   protected lastPeerStreamId = 0;
   /** Stream ids we reset recently (insertion order = age). */
@@ -465,7 +466,7 @@ export abstract class Http2Session<S extends Http2Stream> {
   }
 
   private closeStreams(code: number): void {
-    for (const s of [...this.streams.values()]) this.closeStream(s, code);
+    for (const s of this.streams.values()) this.closeStream(s, code);
   }
 
   protected closeIfDone(): void {
