@@ -156,8 +156,7 @@ function get(pool: UpstreamPool): Promise<number> {
           stream.release(false);
           reject(new Error(reason));
         },
-        readStart: () => undefined,
-        readEnd: () => undefined,
+        reading: () => undefined,
       };
       stream.sendHead('GET', '/', headers, 0, events);
       stream.sendEnd();

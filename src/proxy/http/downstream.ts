@@ -187,13 +187,8 @@ export class DownstreamConnection implements DownstreamSink {
     this.socket.destroy();
   }
 
-  cork(): void {
-    // Held until the batch of I/O events ends, which is after the read that corked it.
+  holdWrites(): void {
     corkUntilBatchEnd(this.socket);
-  }
-
-  uncork(): void {
-    // see cork
   }
 
   pauseRequestBody(): void {

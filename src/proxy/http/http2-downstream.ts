@@ -161,12 +161,8 @@ class Http2StreamSink implements DownstreamSink, Http2StreamListener {
     this.stream.resume();
   }
 
-  cork(): void {
+  holdWrites(): void {
     // The session writes what a batch of events queued in one write already (io/flush-batch.ts).
-  }
-
-  uncork(): void {
-    // see cork
   }
 
   tunnel(): void {

@@ -258,30 +258,37 @@ class Http2UpstreamStream implements UpstreamStream, Http2ResponseListener {
 
   // ---- Http2ResponseListener ----
 
+  // Each event comes from a read of the upstream connection: the downstream may hold what it writes
+  // until the batch of reads ends (head, body and end of a response leave in one write).
+
   informational(status: number, headers: HeaderList, size: number): void {
-    if (!this.released) this.events!.interim(new ResponseHead(1, status, '', headers, 'none', -1, true, true, '', size));
+    if (this.released) return;
+    const events = this.events!;
+    events.reading();
+    events.interim(new ResponseHead(1, status, '', headers, 'none', -1, true, true, '', size));
   }
 
   response(status: number, headers: HeaderList, endStream: boolean, contentLength: number, size: number): void {
     if (this.released) return;
+    const events = this.events!;
     const framing = endStream || this.method === 'HEAD' || status === 204 || status === 304 ? 'none' : contentLength >= 0 ? 'length' : 'chunked';
-    this.events!.head(new ResponseHead(1, status, '', headers, framing, contentLength, true, false, '', size));
+    events.reading();
+    events.head(new ResponseHead(1, status, '', headers, framing, contentLength, true, false, '', size));
   }
 
   body(chunk: Buffer): void {
     if (this.released) return;
     const events = this.events!;
-    events.readStart();
-    try {
-      events.data(chunk);
-    } finally {
-      events.readEnd();
-    }
+    events.reading();
+    events.data(chunk);
   }
 
   bodyEnd(trailers: HeaderList | undefined): void {
     this.ended = true;
-    if (!this.released) this.events!.end(trailers);
+    if (this.released) return;
+    const events = this.events!;
+    events.reading();
+    events.end(trailers);
   }
 
   closed(code: number): void {

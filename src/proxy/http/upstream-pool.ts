@@ -136,12 +136,8 @@ export class UpstreamConnection implements UpstreamStream {
       this.socket.destroy();
       return;
     }
-    ev.readStart();
-    try {
-      this.parse(ev, chunk);
-    } finally {
-      ev.readEnd();
-    }
+    ev.reading();
+    this.parse(ev, chunk);
   }
 
   /** The socket closed while a request owned it. */

@@ -28,9 +28,8 @@ export interface UpstreamEvents {
    * it) or `protocol-error` (a malformed response).
    */
   failed(reason: UpstreamFailure): void;
-  /** Bracket the events of one upstream read, so the downstream can write them with one syscall. */
-  readStart(): void;
-  readEnd(): void;
+  /** An upstream read is about to deliver events: what they write downstream may wait for the batch of I/O events to end, and leave in one syscall. */
+  reading(): void;
 }
 
 export type UpstreamFailure = 'reset' | 'remote-reset' | 'refused-stream' | 'protocol-error';
