@@ -882,7 +882,6 @@ export class Exchange implements RouteRequest, UpstreamEvents {
       security: this.sink.security,
     });
   }
-
 }
 
 interface Attempt {

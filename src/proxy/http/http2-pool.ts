@@ -258,37 +258,24 @@ class Http2UpstreamStream implements UpstreamStream, Http2ResponseListener {
 
   // ---- Http2ResponseListener ----
 
-  // Each event comes from a read of the upstream connection: the downstream may hold what it writes
-  // until the batch of reads ends (head, body and end of a response leave in one write).
-
   informational(status: number, headers: HeaderList, size: number): void {
-    if (this.released) return;
-    const events = this.events!;
-    events.reading();
-    events.interim(new ResponseHead(1, status, '', headers, 'none', -1, true, true, '', size));
+    this.deliver()?.interim(new ResponseHead(1, status, '', headers, 'none', -1, true, true, '', size));
   }
 
   response(status: number, headers: HeaderList, endStream: boolean, contentLength: number, size: number): void {
-    if (this.released) return;
-    const events = this.events!;
+    const events = this.deliver();
+    if (!events) return;
     const framing = endStream || this.method === 'HEAD' || status === 204 || status === 304 ? 'none' : contentLength >= 0 ? 'length' : 'chunked';
-    events.reading();
     events.head(new ResponseHead(1, status, '', headers, framing, contentLength, true, false, '', size));
   }
 
   body(chunk: Buffer): void {
-    if (this.released) return;
-    const events = this.events!;
-    events.reading();
-    events.data(chunk);
+    this.deliver()?.data(chunk);
   }
 
   bodyEnd(trailers: HeaderList | undefined): void {
     this.ended = true;
-    if (this.released) return;
-    const events = this.events!;
-    events.reading();
-    events.end(trailers);
+    this.deliver()?.end(trailers);
   }
 
   closed(code: number): void {
@@ -301,6 +288,18 @@ class Http2UpstreamStream implements UpstreamStream, Http2ResponseListener {
     const s = this.stream;
     if (s?.resetByPeer) return code === ErrorCode.REFUSED_STREAM ? 'refused-stream' : 'remote-reset';
     return code === ErrorCode.PROTOCOL_ERROR ? 'protocol-error' : 'reset';
+  }
+
+  /**
+   * The exchange's events for one event of the upstream connection, undefined once released. Each
+   * comes from a read of that connection, so the downstream may hold what it writes until the batch of
+   * reads ends: a response's head, body and end leave in one write.
+   */
+  private deliver(): UpstreamEvents | undefined {
+    if (this.released) return undefined;
+    const events = this.events!;
+    events.reading();
+    return events;
   }
 
   private done(): void {

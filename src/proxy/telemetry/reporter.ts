@@ -5,7 +5,7 @@ import type { TcpRecord as TcpConnectionRecord } from '../network/tcp-proxy.js';
 import type { DownstreamSecurity } from '../security/tls-transport.js';
 import { compileAccessLogFormat, compileJsonAccessLogFormat, ISTIO_JSON_ACCESS_LOG_FORMAT, ISTIO_TEXT_ACCESS_LOG_FORMAT, type AccessLogFormatter, type AccessLogRecord } from './access-log.js';
 import { IstioMetrics, type SecurityPolicy, type ServiceRef, type TcpRecord } from './istio-metrics.js';
-import { PeerMetadataDecoder, type LocalPeerMetadata, type PeerInfo } from './peer-metadata.js';
+import { PeerMetadataDecoder, type LocalPeerMetadata } from './peer-metadata.js';
 import { parseFlags } from './response-flags.js';
 import { joinHostPort } from '../../shared/host-port.js';
 
@@ -60,8 +60,8 @@ export class TelemetryReporter {
       reporter: inbound ? 'destination' : 'source',
       source: inbound ? peer : self,
       destination: inbound ? self : peer,
-      sourcePrincipal: inbound ? s.peer?.spiffeId : undefined,
-      destinationPrincipal: inbound && s.peer ? s.localIdentity : undefined,
+      sourcePrincipal: sourcePrincipalOf(inbound, s),
+      destinationPrincipal: destinationPrincipalOf(inbound, s),
       service: this.serviceOf(r.upstreamCluster, r.operation),
       protocol: r.request && isGrpc(r.request) ? 'grpc' : 'http',
       responseCode: r.responseCode,
@@ -77,24 +77,24 @@ export class TelemetryReporter {
 
   tcp(r: TcpConnectionRecord, d: Dispatch): void {
     const inbound = d.listener.direction === 'INBOUND';
-    const service = this.service(serviceHost(r.cluster, undefined));
+    const self = this.options.local.info;
+    const s = r.security;
+    // No metadata exchange on TCP here: the peer is unknown.
     const rec: TcpRecord = {
       reporter: inbound ? 'destination' : 'source',
-      ...this.parties(inbound, this.options.local.info, undefined),
-      ...(service ? { service } : {}),
+      source: inbound ? undefined : self,
+      destination: inbound ? self : undefined,
+      sourcePrincipal: sourcePrincipalOf(inbound, s),
+      destinationPrincipal: destinationPrincipalOf(inbound, s),
+      service: this.service(serviceHost(r.cluster, undefined)),
       responseFlags: r.responseFlags.length === 0 ? 0 : parseFlags(r.responseFlags.join(',')),
-      ...principals(inbound, r.security),
+      security: securityOf(inbound, s),
     };
     this.metrics.recordTcpOpen(rec);
     this.metrics.recordTcpBytes(rec, r.bytesSent, r.bytesReceived);
     this.metrics.recordTcpClose(rec);
     // One line per connection, as Istio's access log on tcp_proxy writes (HTTP fields print "-").
     if (this.log && this.options.accessLog) this.options.accessLog.write(this.log.format(tcpAccessRecord(r, rec.responseFlags, d)));
-  }
-
-  private parties(inbound: boolean, self: PeerInfo, peer: PeerInfo | undefined): { source?: PeerInfo; destination?: PeerInfo } {
-    if (inbound) return { destination: self, ...(peer ? { source: peer } : {}) };
-    return { source: self, ...(peer ? { destination: peer } : {}) };
   }
 
   /** The destination service of a request, cached by the cluster (or route operation) naming it: no string splitting per request. */
@@ -133,10 +133,12 @@ function securityOf(inbound: boolean, s: DownstreamSecurity): SecurityPolicy {
   return s.peer ? 'mutual_tls' : 'none';
 }
 
-function principals(inbound: boolean, s: DownstreamSecurity): { security: SecurityPolicy; sourcePrincipal?: string; destinationPrincipal?: string } {
-  const security = securityOf(inbound, s);
-  if (security !== 'mutual_tls') return { security };
-  return { security, sourcePrincipal: s.peer!.spiffeId, ...(s.localIdentity !== undefined ? { destinationPrincipal: s.localIdentity } : {}) };
+function sourcePrincipalOf(inbound: boolean, s: DownstreamSecurity): string | undefined {
+  return inbound ? s.peer?.spiffeId : undefined;
+}
+
+function destinationPrincipalOf(inbound: boolean, s: DownstreamSecurity): string | undefined {
+  return inbound && s.peer ? s.localIdentity : undefined;
 }
 
 function tcpAccessRecord(r: TcpConnectionRecord, flags: number, d: Dispatch): AccessLogRecord {
