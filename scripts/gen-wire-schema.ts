@@ -10,7 +10,8 @@ import { envoyProtos } from '../src/xds/protos.js';
  *     (protobufjs' fieldsArray order, extension fields last, as `messageJson` prints them).
  *   field       = <name>=<number><kind>[*][?<oneof>][!]
  *   kind        = a scalar letter (SCALAR_CODES) | m<message index> | e<enum index> | M<key letter><value kind>
- *   *  repeated;  ?N  member of oneof N (explicit presence; proto3 `optional` is a one-member oneof);
+ *   *  repeated;  ~  repeated scalar written unpacked (proto2 without `[packed = true]`, or
+ *   `[packed = false]`: every field's own encoding, as protoc's);  ?N  member of oneof N (explicit presence; proto3 `optional` is a one-member oneof);
  *   !  proto2 required.
  *   ENUMS[i]    = "<full name>;<value>;<value>…" sorted by number, a value being NAME, or NAME=number
  *     when the number is not the previous one plus one (the first "previous" is -1); the name printed
@@ -109,6 +110,8 @@ export function renderWireSchema(): string {
       } else {
         token += kindOf(field, name);
         if (field.repeated) token += '*';
+        // protobufjs' `packed`: proto3 packs by default, proto2 only when asked (its own getter reads both).
+        if (field.repeated && !(field.resolvedType instanceof protobuf.Type) && field.type !== 'string' && field.type !== 'bytes' && !field.packed) token += '~';
       }
       if (field.partOf !== null) token += `?${type.oneofsArray.indexOf(field.partOf)}`;
       else if (field.options?.proto3_optional === true) token += '?';

@@ -12,7 +12,7 @@ import { envoyProtos } from '../../src/xds/protos.js';
 import { TypeUrl, type XdsResource } from '../../src/xds/types.js';
 import { decodeWireMessage, decodeWireResource } from '../../src/xds/wire/decode.js';
 import { encodeWireMessage } from '../../src/xds/wire/encode.js';
-import { MESSAGE_COUNT, messageDesc } from '../../src/xds/wire/schema.js';
+import { MESSAGE_COUNT, findMessage, messageDesc } from '../../src/xds/wire/schema.js';
 import { encodePeerMetadata } from '../../src/proxy/telemetry/peer-metadata.js';
 import { xdsNode } from '../../src/proxy/bootstrap.js';
 import { applyYaml, pushOf } from '../helpers/bookinfo-mesh.js';
@@ -597,6 +597,20 @@ test('the encoder writes what protobufjs writes for the same message (declaratio
   const theirs = type.encode({ retry_on: '5xx', num_retries: { value: 3 }, per_try_timeout: { nanos: 250000000 }, retriable_status_codes: [503, 502], retriable_request_headers: [{ name: ':method', exact_match: 'GET' }] }).finish();
   assert.equal(ours.toString('hex'), Buffer.from(theirs).toString('hex'));
   assert.deepStrictEqual(decodeMessage(typeName, ours), json);
+});
+
+test('repeated scalars of a proto2 message are written one per tag, as protoc writes them; proto3 ones packed', () => {
+  // validate.proto is proto2 with no [packed = true]: protobufjs (and protoc) write each value under its own tag.
+  const typeName = 'validate.Int32Rules';
+  const json = { in: [1, 300, 5] };
+  const ours = encodeWireMessage(typeName, json);
+  const theirs = envoyProtos().type(typeName).encode(json).finish();
+  assert.equal(ours.toString('hex'), Buffer.from(theirs).toString('hex'));
+  // Field 6, varint wire type, three times: 30 01 30 ac02 30 05.
+  assert.equal(ours.toString('hex'), '3001' + '30ac02' + '3005');
+  assert.deepStrictEqual(decodeMessage(typeName, ours), json);
+  assert.equal(findMessage(typeName)?.fields.find((f) => f.name === 'in')?.packed, false);
+  assert.equal(findMessage('envoy.config.route.v3.RetryPolicy')?.fields.find((f) => f.name === 'retriable_status_codes')?.packed, true);
 });
 
 test('encoder errors name every offending path', () => {

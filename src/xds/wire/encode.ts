@@ -13,9 +13,10 @@ import { WireWriter } from './writer.js';
  * a type the schema does not hold, `value` then being base64 bytes). `undefined` and `null` leave
  * a field unset, except that null is a Value's null_value.
  *
- * Output, like protobuf's deterministic serialization: fields in declaration order, packed
- * repeated scalars, map entries sorted by key (strings by UTF-8 bytes, as Envoy sorts them),
- * implicit-presence scalars omitted when default, explicit-presence ones written when set.
+ * Output, like protobuf's deterministic serialization: fields in declaration order, repeated
+ * scalars packed where the field is (proto3's default; proto2 only with `[packed = true]`), map
+ * entries sorted by key (strings by UTF-8 bytes, as Envoy sorts them), implicit-presence scalars
+ * omitted when default, explicit-presence ones written when set.
  */
 
 type Path = string;
@@ -142,7 +143,7 @@ class Encoder {
       return;
     }
     if (v.length === 0) return;
-    if (f.packable) {
+    if (f.packed) {
       const values = v.map((x, i) => this.scalar(f, x, `${path}[${i}]`));
       this.w.tag(f.number, Wire.Bytes);
       const mark = this.w.begin();
@@ -184,7 +185,7 @@ class Encoder {
     entries.sort((a, b) => (keyKind === Kind.String ? Buffer.compare(a.sortKey as Buffer, b.sortKey as Buffer) : a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
     const w = this.w;
     const keyWire = keyKind === Kind.String ? Wire.Bytes : wireOfKey(keyKind);
-    const valueField: FieldDesc = { ...f, number: 2, repeated: false, packable: false, mapKey: 0 };
+    const valueField: FieldDesc = { ...f, number: 2, repeated: false, packable: false, packed: false, mapKey: 0 };
     for (const { key, parsed } of entries) {
       const p = `${path}[${JSON.stringify(key)}]`;
       const x = v[key];

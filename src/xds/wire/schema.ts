@@ -122,6 +122,8 @@ export interface FieldDesc {
   readonly repeated: boolean;
   /** Repeated numeric or enum values: may arrive packed (wire type 2) or one per tag. */
   readonly packable: boolean;
+  /** Written packed: a packable field of a proto3 file (unless `[packed = false]`) or with `[packed = true]`. */
+  readonly packed: boolean;
   /** Map key kind (a scalar), or 0 when not a map. */
   readonly mapKey: Kind | 0;
   /** Index of the oneof this field belongs to (proto3 `optional` is a one-member oneof), or -1. */
@@ -209,9 +211,11 @@ function compileField(text: string, slot: number, owner: string): FieldDesc {
   let oneof = -1;
   let explicit = false;
   let required = false;
+  let unpacked = false;
   while (i < text.length) {
     const flag = text[i++];
     if (flag === '*') repeated = true;
+    else if (flag === '~') unpacked = true;
     else if (flag === '!') required = true;
     else if (flag === '?') {
       explicit = true;
@@ -222,6 +226,7 @@ function compileField(text: string, slot: number, owner: string): FieldDesc {
     } else throw new MeshError('MESH_INTERNAL', `wire schema: bad flag "${flag}" in ${owner}.${name}`);
   }
   const wire = wireOf(kind);
+  const packable = repeated && mapKey === 0 && wire !== Wire.Bytes;
   return {
     name,
     number,
@@ -230,7 +235,8 @@ function compileField(text: string, slot: number, owner: string): FieldDesc {
     ref,
     wire,
     repeated,
-    packable: repeated && mapKey === 0 && wire !== Wire.Bytes,
+    packable,
+    packed: packable && !unpacked,
     mapKey,
     oneof,
     explicit,
