@@ -320,6 +320,13 @@ function percentile(sorted: Float64Array, q: number): number {
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return round1(sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2);
+}
+
 /** Samples of one target, pooled over rounds (µs). */
 interface Samples {
   latency: number[];
@@ -329,6 +336,8 @@ interface Samples {
   errors: number;
   timeouts: number;
   firstError?: string;
+  /** The p99 of each round's own samples. */
+  roundP99: number[];
 }
 
 /**
@@ -414,6 +423,7 @@ async function segment(a: Args, port: number, into: Samples): Promise<void> {
   }
 
   into.scheduled += total - warmup;
+  const first = into.latency.length;
   for (let i = warmup; i < total; i++) {
     if (Number.isNaN(doneAt[i]!)) continue;
     into.latency.push((doneAt[i]! - released[i]!) * 1000);
@@ -422,6 +432,7 @@ async function segment(a: Args, port: number, into: Samples): Promise<void> {
   }
   // Requests neither answered nor failed when the bound ran out.
   into.timeouts = into.scheduled - into.latency.length - into.errors;
+  into.roundP99.push(round1(percentile(Float64Array.from(into.latency.slice(first)).sort(), 0.99)));
 }
 
 /**
@@ -480,6 +491,9 @@ function summary(x: Samples, a: Args) {
       max: round1(sorted[sorted.length - 1] ?? Number.NaN),
       mean: round1(x.latency.reduce((s, v) => s + v, 0) / Math.max(1, x.latency.length)),
     },
+    // A burst of other work on the machine lands in one round: the median of the rounds' p99s leaves it out.
+    p99ByRoundUs: x.roundP99,
+    p99MedianOfRoundsUs: median(x.roundP99),
     fromDueUs: { p50: round1(percentile(sortedDue, 0.5)), p99: round1(percentile(sortedDue, 0.99)) },
     sendLagUs: { p50: round1(percentile(sortedLag, 0.5)), p99: round1(percentile(sortedLag, 0.99)), max: round1(sortedLag[sortedLag.length - 1] ?? Number.NaN) },
   };
@@ -487,7 +501,7 @@ function summary(x: Samples, a: Args) {
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
-  const samples = a.targets.map((): Samples => ({ latency: [], fromDue: [], lag: [], scheduled: 0, errors: 0, timeouts: 0 }));
+  const samples = a.targets.map((): Samples => ({ latency: [], fromDue: [], lag: [], scheduled: 0, errors: 0, timeouts: 0, roundP99: [] }));
   if (a.prime > 0) await prime(a, a.targets[0]!.port, a.prime);
   for (let r = 0; r < a.rounds; r++) {
     for (let k = 0; k < a.targets.length; k++) {

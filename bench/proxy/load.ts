@@ -91,6 +91,9 @@ export interface OpenLoopResult {
   achievedRps: number;
   /** Latency from each request's scheduled send time to the end of its response, in µs. */
   latencyUs: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** The p99 of each round on its own, in the order run, and their median, µs. */
+  p99ByRoundUs: number[];
+  p99MedianOfRoundsUs: number;
   /** Latency counted from each request's due time instead (adds the client's ~1 ms timer granularity), µs. */
   fromDueUs: { p50: number; p99: number };
   /** How late the client itself sent requests (its own scheduling jitter plus waiting for a free connection), µs. */

@@ -22,8 +22,9 @@ export interface ScenarioOptions {
   latencyRounds: number;
   /** Requests the latency client sends closed loop to the first target (direct) before its rounds, to warm itself up. */
   latencyPrime: number;
-  /** Closed-loop maximum-throughput run per target, seconds. */
+  /** Closed-loop maximum-throughput time per target, seconds, split into `maxRounds` interleaved runs. */
   maxDurationS: number;
+  maxRounds: number;
   /** `taskset -c` list of the load side. */
   loadCpus: string | undefined;
   /** Processes of ours that are not targets (upstream, idle spinners), for the foreign-load estimate. */
@@ -49,6 +50,17 @@ export interface Measurement {
    */
   foreignCpu: number | null;
   rssMiB: { idle: number | null; load: number | null; hwmSum: number | null };
+  /** Each closed-loop round of this target, in the order run. */
+  maxRounds: MaxRound[];
+}
+
+/** One closed-loop round of one target. */
+export interface MaxRound {
+  rps: number;
+  succeeded: number;
+  cpuUsPerReq: number | null;
+  targetCores: number | null;
+  foreignCpu: number;
 }
 
 const MiB = (kib: number) => Math.round((kib / 1024) * 10) / 10;
@@ -67,7 +79,7 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
   for (const [name, t] of running) {
     const idle = t.pids.length > 0 ? sumRssKiB(t.pids) : null;
     if (idle !== null) peakKiB.set(name, idle);
-    out.set(name, { wire: t.wire, processes: t.pids.length, latency: null, max: null, errors: [], cpuUsPerReq: null, targetCores: null, foreignCpu: null, rssMiB: { idle: idle === null ? null : MiB(idle), load: null, hwmSum: null } });
+    out.set(name, { wire: t.wire, processes: t.pids.length, latency: null, max: null, errors: [], cpuUsPerReq: null, targetCores: null, foreignCpu: null, rssMiB: { idle: idle === null ? null : MiB(idle), load: null, hwmSum: null }, maxRounds: [] });
   }
   const sampler = setInterval(() => {
     for (const [name, t] of running) if (t.pids.length > 0) peakKiB.set(name, Math.max(peakKiB.get(name) ?? 0, sumRssKiB(t.pids)));
@@ -103,29 +115,48 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
       for (const [name] of ready) out.get(name)!.errors.push(`latency: ${message(e)}`);
     }
 
+    // The maximum runs in interleaved rounds, the order rotating, as the latency rounds do: a burst of
+    // other work on the machine (this guest's neighbours) then lands in one round of several targets
+    // instead of in the whole run of one, and each figure is the median of a target's rounds.
+    const roundS = o.maxDurationS / o.maxRounds;
+    const runs = new Map<string, MaxRpsResult[]>();
+    let going = ready;
+    for (let round = 0; round < o.maxRounds && going.length > 0; round++) {
+      for (let k = 0; k < going.length; k++) {
+        const [name, t] = going[(k + round) % going.length]!;
+        const m = out.get(name)!;
+        try {
+          const { run, measured } = await maxRound(t, o, roundS, join(o.logDir, `${name}-max-${round + 1}.log`));
+          m.maxRounds.push(measured);
+          runs.set(name, [...(runs.get(name) ?? []), run]);
+        } catch (e) {
+          m.errors.push(`max, round ${round + 1}: ${message(e)}`);
+        }
+      }
+      going = going.filter(([name]) => out.get(name)!.errors.length === 0);
+    }
     for (const [name, t] of ready) {
       const m = out.get(name)!;
-      try {
-        const ours0 = sumCpuTimeUs(o.otherPids) + cpuTimeUs(process.pid, true);
-        const cpu0 = sumCpuTimeUs(t.pids);
-        const cores0 = coreTimes();
-        const wall0 = performance.now();
-        const max = await closedLoop({ ...load(t), durationS: o.maxDurationS, logFile: join(o.logDir, `${name}-max.log`) });
-        const wallUs = (performance.now() - wall0) * 1000;
-        const cores1 = coreTimes();
-        const cpuUs = sumCpuTimeUs(t.pids) - cpu0;
-        // This process's own time includes h2load's once it has been reaped (cutime/cstime).
-        const oursUs = cpuUs + sumCpuTimeUs(o.otherPids) + cpuTimeUs(process.pid, true) - ours0;
-        const busy = coreBusy(cores0, cores1);
-        const allBusyUs = busy.reduce((a, b) => a + b, 0) * wallUs;
-        m.max = max;
-        m.foreignCpu = Math.max(0, Math.round(((allBusyUs - oursUs) / (wallUs * busy.length)) * 100) / 100);
-        if (t.pids.length > 0) {
-          m.cpuUsPerReq = max.succeeded > 0 ? Math.round((cpuUs / max.succeeded) * 10) / 10 : null;
-          m.targetCores = Math.round((cpuUs / wallUs) * 100) / 100;
-        }
-      } catch (e) {
-        m.errors.push(`max: ${message(e)}`);
+      const rounds = m.maxRounds;
+      const done = runs.get(name) ?? [];
+      if (rounds.length === 0) continue;
+      const sum = (f: (r: MaxRpsResult) => number) => done.reduce((s, r) => s + f(r), 0);
+      const means = done.flatMap((r) => (r.meanRequestUs === null ? [] : [r.meanRequestUs]));
+      m.max = {
+        rps: median(rounds.map((r) => r.rps)),
+        succeeded: sum((r) => r.succeeded),
+        failed: sum((r) => r.failed),
+        errored: sum((r) => r.errored),
+        timeout: sum((r) => r.timeout),
+        non2xx: sum((r) => r.non2xx),
+        seconds: sum((r) => r.seconds),
+        meanRequestUs: means.length > 0 ? median(means) : null,
+      };
+      m.foreignCpu = Math.max(...rounds.map((r) => r.foreignCpu));
+      if (t.pids.length > 0) {
+        const cpu = rounds.flatMap((r) => (r.cpuUsPerReq === null ? [] : [r.cpuUsPerReq]));
+        m.cpuUsPerReq = cpu.length > 0 ? Math.round(median(cpu) * 10) / 10 : null;
+        m.targetCores = Math.round(median(rounds.map((r) => r.targetCores ?? 0)) * 100) / 100;
       }
     }
   } finally {
@@ -138,4 +169,42 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
     m.rssMiB.hwmSum = MiB(t.pids.reduce((s, p) => s + memoryKiB(p).hwm, 0));
   }
   return out;
+}
+
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * One closed-loop h2load run of `seconds` against `t`, with the CPU time its processes used and the
+ * share of both cores that processes other than the benchmark's used meanwhile.
+ */
+async function maxRound(t: RunningTarget, o: ScenarioOptions, seconds: number, logFile: string): Promise<{ run: MaxRpsResult; measured: MaxRound }> {
+  const ours0 = sumCpuTimeUs(o.otherPids) + cpuTimeUs(process.pid, true);
+  const cpu0 = sumCpuTimeUs(t.pids);
+  const cores0 = coreTimes();
+  const wall0 = performance.now();
+  const run = await closedLoop({ port: t.port, protocol: o.protocol, connections: o.connections, cpus: o.loadCpus, durationS: seconds, logFile });
+  const wallUs = (performance.now() - wall0) * 1000;
+  const cores1 = coreTimes();
+  const cpuUs = sumCpuTimeUs(t.pids) - cpu0;
+  // This process's own time includes h2load's once it has been reaped (cutime/cstime).
+  const oursUs = cpuUs + sumCpuTimeUs(o.otherPids) + cpuTimeUs(process.pid, true) - ours0;
+  const busy = coreBusy(cores0, cores1);
+  const allBusyUs = busy.reduce((a, b) => a + b, 0) * wallUs;
+  const hasProcess = t.pids.length > 0;
+  return {
+    run,
+    measured: {
+      rps: Math.round(run.rps),
+      succeeded: run.succeeded,
+      cpuUsPerReq: hasProcess && run.succeeded > 0 ? Math.round((cpuUs / run.succeeded) * 10) / 10 : null,
+      targetCores: hasProcess ? Math.round((cpuUs / wallUs) * 100) / 100 : null,
+      foreignCpu: Math.max(0, Math.round(((allBusyUs - oursUs) / (wallUs * busy.length)) * 100) / 100),
+    },
+  };
 }

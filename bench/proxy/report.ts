@@ -11,6 +11,11 @@ export interface TargetResult {
   addedP50Us: number | null;
   addedP90Us: number | null;
   addedP99Us: number | null;
+  /**
+   * The median over the latency rounds of each round's p99, minus direct's: a burst of other work on the
+   * machine in one round moves the pooled p99 of whichever targets it hit, not this.
+   */
+  addedP99MedianOfRoundsUs: number | null;
   rssMiB: { idle: number | null; load: number | null };
   /** target ÷ nginx, same scenario and run; null where nginx was not measured or its value is not positive. */
   ratiosToNginx: Ratios | null;
@@ -24,6 +29,7 @@ export interface TargetResult {
 export interface Ratios {
   cpuUsPerReq: number | null;
   addedP99Us: number | null;
+  addedP99MedianOfRoundsUs: number | null;
   maxRps: number | null;
 }
 
@@ -42,7 +48,12 @@ function ratio(a: number | null | undefined, b: number | null | undefined): numb
 }
 
 function ratios(a: TargetResult, b: TargetResult): Ratios {
-  return { cpuUsPerReq: ratio(a.cpuUsPerReq, b.cpuUsPerReq), addedP99Us: ratio(a.addedP99Us, b.addedP99Us), maxRps: ratio(a.maxRps, b.maxRps) };
+  return {
+    cpuUsPerReq: ratio(a.cpuUsPerReq, b.cpuUsPerReq),
+    addedP99Us: ratio(a.addedP99Us, b.addedP99Us),
+    addedP99MedianOfRoundsUs: ratio(a.addedP99MedianOfRoundsUs, b.addedP99MedianOfRoundsUs),
+    maxRps: ratio(a.maxRps, b.maxRps),
+  };
 }
 
 /**
@@ -74,6 +85,7 @@ export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly 
       addedP50Us: name === 'direct' ? 0 : added(x, 'p50'),
       addedP90Us: name === 'direct' ? 0 : added(x, 'p90'),
       addedP99Us: name === 'direct' ? 0 : added(x, 'p99'),
+      addedP99MedianOfRoundsUs: name === 'direct' ? 0 : direct?.latency && l ? r1(l.p99MedianOfRoundsUs - direct.latency.p99MedianOfRoundsUs) : null,
       rssMiB: { idle: x.rssMiB.idle, load: x.rssMiB.load },
       ratiosToNginx: null,
       goals: null,
@@ -83,6 +95,8 @@ export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly 
         ...(x.errors.length > 0 ? { errors: x.errors } : {}),
         latencyUs: l ? l.latencyUs : null,
         latencyRun: l ? { scheduled: l.scheduled, completed: l.completed, errors: l.errors, timeouts: l.timeouts, firstError: l.firstError, achievedRps: l.achievedRps, sendLagUs: l.sendLagUs, fromDueUs: l.fromDueUs } : null,
+        // Per interleaved round of the maximum run; the row's maxRps, cpuUsPerReq and targetCores are their medians.
+        maxRounds: x.maxRounds,
         maxRun: x.max ? { succeeded: x.max.succeeded, failed: x.max.failed, errored: x.max.errored, timeout: x.max.timeout, non2xx: x.max.non2xx, seconds: x.max.seconds, meanRequestUs: x.max.meanRequestUs } : null,
         targetCores: x.targetCores,
         // What one fully used core would serve at this cost: the proxy's capacity even when the load side limited maxRps.
@@ -115,7 +129,7 @@ export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly 
 
 /** A fixed-width table of one scenario for the terminal. */
 export function formatScenario(title: string, results: Record<string, TargetResult | { skipped: string } | { error: string }>): string {
-  const header = ['target', 'max rps', 'cores', 'CPU µs/req', '×nginx', 'added p50/p90/p99 µs', '×nginx p99', 'RSS idle/load MiB', 'foreign CPU'];
+  const header = ['target', 'max rps', 'cores', 'CPU µs/req', '×nginx', 'added p50/p90/p99 µs', '×nginx p99', 'p99 med. rounds (×nginx)', 'RSS idle/load MiB', 'foreign CPU'];
   const rows: string[][] = [header];
   const f = (x: number | null | undefined, digits = 1) => (x == null ? '-' : x.toFixed(digits));
   for (const [name, r] of Object.entries(results)) {
@@ -136,6 +150,7 @@ export function formatScenario(title: string, results: Record<string, TargetResu
       f(r.ratiosToNginx?.cpuUsPerReq, 2),
       `${f(r.addedP50Us, 0)}/${f(r.addedP90Us, 0)}/${f(r.addedP99Us, 0)}`,
       f(r.ratiosToNginx?.addedP99Us, 2),
+      `${f(r.addedP99MedianOfRoundsUs, 0)} (${f(r.ratiosToNginx?.addedP99MedianOfRoundsUs, 2)})`,
       `${f(r.rssMiB.idle)}/${f(r.rssMiB.load)}`,
       f(d.foreignCpu, 2),
     ]);

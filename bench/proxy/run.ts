@@ -40,13 +40,14 @@ const USAGE = `usage: npm run bench -- proxy [--quick] [--targets ${ALL_TARGETS.
 Each target runs pinned to the last core (load generator, latency client and upstream on the others).
 Per scenario (hops × protocol), all targets are started, then: latency added over direct at a fixed
 rate (open loop, coordinated-omission-free, targets interleaved in rounds); max requests/s and CPU µs
-per request (h2load, closed loop, one target at a time); RSS idle and under load. direct always runs
+per request (h2load, closed loop, one target at a time, targets interleaved in the same number of
+rounds, medians of each target's rounds); RSS idle and under load. direct always runs
 (it is the latency reference); ratios are to nginx when it runs. nginx-mtls, meltemi-s2s and
 meltemi-mtls run at 2 hops only (TLS between the two hops; see bench/README.md).
 defaults: all targets, hops 1,2, protocols http1,http2, 16 connections; a 30000-request warm-up per
-target, a 10 s max run, latency at 1000 rps in 5 rounds of 2 s per target. --duration S sets the max
-run to S and the measured latency time per target to S. --quick: a 10000-request warm-up, a 1.25 s max
-run, 2 latency rounds of 0.6 s (about 1.5 minutes in all).
+target, 10 s of max run per target (5 rounds of 2 s), latency at 1000 rps in 5 rounds of 2 s per target. --duration S sets the max
+run to S and the measured latency time per target to S. --quick: a 10000-request warm-up, 1.25 s of max
+run in 2 rounds, 2 latency rounds of 0.6 s (about 1.5 minutes in all).
 Writes bench/results/proxy.json (proxy-quick.json with --quick).`;
 
 /** A bad flag: reported with the usage, without a stack trace. */
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
       latencyRounds: o.latencyRounds,
       latencyPrime: o.quick ? 10_000 : 50_000,
       maxDurationS: o.durationS,
+      maxRounds: o.latencyRounds,
       loadCpus: cpus,
       otherPids: [...upstream.pids, ...spinners.map((s) => s.pid)],
       log,
@@ -232,12 +234,12 @@ async function main(): Promise<void> {
       upstream: upstream.description,
       options: { targets: o.targets, hops: o.hops, protocols: o.protocols, durationS: o.durationS, warmupRequests: o.warmupRequests, latencyRatePerS: o.rate, latencyRounds: o.latencyRounds, latencySegmentS: { warmup: o.latencyWarmupS, measured: o.latencyDurationS }, connections: o.connections, idleSpinners: o.spinners },
       method: {
-        maxRps: `h2load closed loop, ${o.connections} keep-alive connections, 1 request in flight each (-m 1), ${o.durationS} s per target after a warm-up run of ${o.warmupRequests} requests`,
-        cpuUsPerReq: 'utime+stime of every process of the target (/proc/PID/stat, workers and both hops included) during the max run, divided by the requests it completed',
-        addedLatency: `open loop at ${o.rate} req/s over ${o.connections} keep-alive connections (latency-client.ts); all targets of a scenario in ${o.latencyRounds} interleaved rounds of ${o.latencyWarmupS} s warm-up + ${o.latencyDurationS} s measured each, samples pooled; the target's percentile minus direct's`,
+        maxRps: `h2load closed loop, ${o.connections} keep-alive connections, 1 request in flight each (-m 1), ${o.durationS} s per target in ${o.latencyRounds} interleaved rounds (the order rotating each round) after a warm-up run of ${o.warmupRequests} requests; maxRps is the median of the rounds' rates`,
+        cpuUsPerReq: 'utime+stime of every process of the target (/proc/PID/stat, workers and both hops included) during each round of the max run, divided by the requests it completed; the median of the rounds (detail.maxRounds has each)',
+        addedLatency: `open loop at ${o.rate} req/s over ${o.connections} keep-alive connections (latency-client.ts); all targets of a scenario in ${o.latencyRounds} interleaved rounds of ${o.latencyWarmupS} s warm-up + ${o.latencyDurationS} s measured each, samples pooled; the target's percentile minus direct's. addedP99MedianOfRoundsUs: the median of the rounds' own p99s, minus direct's (one round hit by other work on the machine does not move it)`,
         rssMiB: 'sum of VmRSS of the target\'s processes: idle 300 ms after start; under load the largest sum sampled every 100 ms through warm-up, latency and max runs',
         targetCores: 'cores the target used during its max run: near 1.0 its core was the bottleneck; lower, the load side (h2load + upstream on the other core) was, and maxRps understates it (see rpsPerCoreFromCpu)',
-        foreignCpu: 'CPU used by processes other than this benchmark\'s during the max run, as a fraction of all cores (non-zero means the machine was shared)',
+        foreignCpu: 'CPU used by processes other than this benchmark\'s during the max run, as a fraction of all cores, the largest of the rounds (non-zero means the machine was shared)',
         goals: 'issue 4, applied to every non-reference target: CPU µs/req ≤ 2× nginx, added p99 ≤ 1.5× nginx, RSS under load ≤ 50 MiB',
         ratiosTo: 'for a target that is a variant of others (nginx-mtls of nginx; meltemi-mtls of meltemi-s2s and meltemi; meltemi-s2s of meltemi): its CPU µs/req, added p99 and max rps divided by theirs, same scenario and run',
         pathChecks: 'meltemi-s2s and meltemi-mtls: after the load, the server sidecar\'s istio_requests_total summed by connection_security_policy must show only "none" (s2s) or only "mutual_tls" from the client\'s SPIFFE ID (mtls), at least as many as the max run completed; nginx-mtls: hop 1 must refuse a plaintext request. A failed check stops the run',
