@@ -110,7 +110,7 @@ export class DataPlane {
       }
       let local = this.localized.get(c);
       if (!local) {
-        local = Object.freeze({ ...c, inlineEndpoints: Object.freeze(c.inlineEndpoints.map((e) => (e.address === LOOPBACK ? { ...e, address: app } : e))) });
+        local = Object.freeze({ ...c, inlineEndpoints: c.inlineEndpoints.map((e) => (e.address === LOOPBACK ? { ...e, address: app } : e)) });
         this.localized.set(c, local);
       }
       clusters.set(name, local);

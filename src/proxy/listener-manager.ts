@@ -385,6 +385,6 @@ export class ListenerManager {
   }
 }
 
-const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
+const NO_PROTOCOLS: readonly string[] = [];
 /** What a connection is when no listener filter read it, or the TLS inspector found no ClientHello. */
 const RAW_BUFFER: ClientHelloVerdict = Object.freeze({ kind: 'not-tls' });

@@ -95,6 +95,17 @@ test('timeouts, retries, mirroring, faults and CORS arrive compiled', () => {
   assert.equal(details.retry!.numRetries, 2);
 });
 
+test('the compiled objects are frozen; the arrays requests loop over are not (V8 does not inline loops over frozen arrays)', () => {
+  const t = wireTable(REVIEWS);
+  const vhost = t.virtualHost('reviews')!;
+  const route = t.select(request('reviews', '/'))!.route;
+  const a = forward(route.action);
+  assert.ok(Object.isFrozen(route) && Object.isFrozen(a) && Object.isFrozen(a.clusters[0]));
+  for (const [name, array] of Object.entries({ routes: vhost.routes, clusters: a.clusters, mirrors: a.mirrors, hashPolicy: a.hashPolicy, add: t.requestHeaders.add, remove: t.requestHeaders.remove })) {
+    assert.ok(Array.isArray(array) && !Object.isFrozen(array), `${name} must be a plain array`);
+  }
+});
+
 test('wildcard domains: exact first, then the longest suffix, then the longest prefix, then *', () => {
   const vh = (name: string, domains: string[]) => ({ name, domains, routes: [{ match: { prefix: '/' }, direct_response: { status: 200, body: { inline_string: name } } }] });
   const t = compileRouteConfiguration({

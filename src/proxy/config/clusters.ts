@@ -205,7 +205,7 @@ export function compileCluster(v: unknown): ClusterConfig {
     upstreamProtocol,
     idleTimeoutMs: durationMs(commonHttp?.idle_timeout, 'common_http_protocol_options.idle_timeout') ?? 3_600_000,
     maxRequestsPerConnection: num(commonHttp?.max_requests_per_connection, 'common_http_protocol_options.max_requests_per_connection', 0),
-    tlsMatches: Object.freeze(list(c.transport_socket_matches, 'transport_socket_matches').map((m, i) => transportSocketMatch(m, `transport_socket_matches[${i}]`))),
+    tlsMatches: list(c.transport_socket_matches, 'transport_socket_matches').map((m, i) => transportSocketMatch(m, `transport_socket_matches[${i}]`)),
     dnsRefreshMs: durationMs(c.dns_refresh_rate, 'dns_refresh_rate') ?? 5000,
     cleanupIntervalMs: durationMs(c.cleanup_interval, 'cleanup_interval') ?? 5000,
   };
@@ -226,7 +226,7 @@ export function compileCluster(v: unknown): ClusterConfig {
     const eds = optObj(c.eds_cluster_config, 'eds_cluster_config');
     out.edsServiceName = eds?.service_name !== undefined ? str(eds.service_name, 'eds_cluster_config.service_name') : name;
   } else if (type !== 'ORIGINAL_DST') {
-    out.inlineEndpoints = Object.freeze(c.load_assignment === undefined ? [] : compileLoadAssignment(c.load_assignment, 'load_assignment'));
+    out.inlineEndpoints = c.load_assignment === undefined ? [] : compileLoadAssignment(c.load_assignment, 'load_assignment');
   }
   if (c.outlier_detection !== undefined) out.outlierDetection = obj(c.outlier_detection, 'outlier_detection');
   if (c.transport_socket !== undefined) {

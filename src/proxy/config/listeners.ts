@@ -178,12 +178,12 @@ function httpConnectionManager(h: Json, path: string): HttpConnectionManagerConf
   const out: HttpConnectionManagerConfig = {
     kind: 'http',
     statPrefix: str(h.stat_prefix, `${path}.stat_prefix`, ''),
-    httpFilters: Object.freeze(list(h.http_filters, `${path}.http_filters`).map((x, i) => str(obj(x, `${path}.http_filters[${i}]`).name, `${path}.http_filters[${i}].name`))),
+    httpFilters: list(h.http_filters, `${path}.http_filters`).map((x, i) => str(obj(x, `${path}.http_filters[${i}]`).name, `${path}.http_filters[${i}].name`)),
     useRemoteAddress: bool(h.use_remote_address, `${path}.use_remote_address`, false),
     xffNumTrustedHops: num(h.xff_num_trusted_hops, `${path}.xff_num_trusted_hops`, 0),
     streamIdleTimeoutMs: durationMs(h.stream_idle_timeout, `${path}.stream_idle_timeout`) ?? 300_000,
     requestTimeoutMs: durationMs(h.request_timeout, `${path}.request_timeout`) ?? 0,
-    decoderFilters: Object.freeze(compileHttpFilters(list(h.http_filters, `${path}.http_filters`), `${path}.http_filters`)),
+    decoderFilters: compileHttpFilters(list(h.http_filters, `${path}.http_filters`), `${path}.http_filters`),
     pathNormalization: pathNormalization(h, path),
     underscoreHeaders: underscoreHeaders(h, path),
     websocket: list(h.upgrade_configs, `${path}.upgrade_configs`).some((u) => isObject(u) && String(u.upgrade_type).toLowerCase() === 'websocket' && u.enabled !== false),
@@ -219,7 +219,7 @@ function tcpProxy(t: Json, path: string): TcpProxyConfig {
   } else throw new ConfigError(path, 'needs cluster or weighted_clusters');
   const totalWeight = clusters.reduce((s, c) => s + c.weight, 0);
   if (totalWeight <= 0) throw new ConfigError(`${path}.weighted_clusters.clusters`, 'weights must add up to more than 0');
-  return Object.freeze({ kind: 'tcp', statPrefix: str(t.stat_prefix, `${path}.stat_prefix`, ''), clusters: Object.freeze(clusters), totalWeight, idleTimeoutMs: durationMs(t.idle_timeout, `${path}.idle_timeout`) ?? 3_600_000 });
+  return Object.freeze({ kind: 'tcp', statPrefix: str(t.stat_prefix, `${path}.stat_prefix`, ''), clusters, totalWeight, idleTimeoutMs: durationMs(t.idle_timeout, `${path}.idle_timeout`) ?? 3_600_000 });
 }
 
 function filterChain(v: unknown, path: string): FilterChainConfig {
@@ -227,16 +227,14 @@ function filterChain(v: unknown, path: string): FilterChainConfig {
   const m = optObj(c.filter_chain_match, `${path}.filter_chain_match`);
   const mp = `${path}.filter_chain_match`;
   const match: FilterChainMatch = {
-    prefixRanges: Object.freeze(
-      list(m?.prefix_ranges, `${mp}.prefix_ranges`).map((r, i) => {
-        const o = obj(r, `${mp}.prefix_ranges[${i}]`);
-        const address = str(o.address_prefix, `${mp}.prefix_ranges[${i}].address_prefix`);
-        if (!isIPv4(address) && !isIPv6(address)) throw new ConfigError(`${mp}.prefix_ranges[${i}].address_prefix`, 'must be an IP address');
-        return { address, prefixLen: num(o.prefix_len, `${mp}.prefix_ranges[${i}].prefix_len`, isIPv4(address) ? 32 : 128) };
-      }),
-    ),
-    serverNames: Object.freeze(list(m?.server_names, `${mp}.server_names`).map((s, i) => str(s, `${mp}.server_names[${i}]`).toLowerCase())),
-    applicationProtocols: Object.freeze(list(m?.application_protocols, `${mp}.application_protocols`).map((s, i) => str(s, `${mp}.application_protocols[${i}]`))),
+    prefixRanges: list(m?.prefix_ranges, `${mp}.prefix_ranges`).map((r, i) => {
+      const o = obj(r, `${mp}.prefix_ranges[${i}]`);
+      const address = str(o.address_prefix, `${mp}.prefix_ranges[${i}].address_prefix`);
+      if (!isIPv4(address) && !isIPv6(address)) throw new ConfigError(`${mp}.prefix_ranges[${i}].address_prefix`, 'must be an IP address');
+      return { address, prefixLen: num(o.prefix_len, `${mp}.prefix_ranges[${i}].prefix_len`, isIPv4(address) ? 32 : 128) };
+    }),
+    serverNames: list(m?.server_names, `${mp}.server_names`).map((s, i) => str(s, `${mp}.server_names[${i}]`).toLowerCase()),
+    applicationProtocols: list(m?.application_protocols, `${mp}.application_protocols`).map((s, i) => str(s, `${mp}.application_protocols[${i}]`)),
   };
   if (m?.destination_port !== undefined) match.destinationPort = num(m.destination_port, `${mp}.destination_port`);
   if (m?.transport_protocol !== undefined) match.transportProtocol = str(m.transport_protocol, `${mp}.transport_protocol`);
@@ -246,7 +244,7 @@ function filterChain(v: unknown, path: string): FilterChainConfig {
   const terminal = compiled.indexOf(networks[0]!);
   if (terminal !== compiled.length - 1) throw new ConfigError(`${path}.filters[${terminal}]`, 'the terminal filter must come last');
   const rbac = compiled.filter((f): f is NetworkRbac => typeof f === 'function');
-  const out: FilterChainConfig = { name: str(c.name, `${path}.name`, ''), match: Object.freeze(match), network: networks[0]!, rbac: Object.freeze(rbac) };
+  const out: FilterChainConfig = { name: str(c.name, `${path}.name`, ''), match: Object.freeze(match), network: networks[0]!, rbac };
   if (c.transport_socket !== undefined) {
     const tls = compileTransportSocket(c.transport_socket, `${path}.transport_socket`, 'downstream');
     if (tls) out.tls = tls;
@@ -275,8 +273,8 @@ export function compileListener(v: unknown): ListenerConfig {
     useOriginalDst: bool(l.use_original_dst, 'use_original_dst', false),
     originalDstFilter: listenerFilters.some((f) => f.name === 'envoy.filters.listener.original_dst' || f.type === ORIGINAL_DST_TYPE),
     direction: str(l.traffic_direction, 'traffic_direction', 'UNSPECIFIED') as ListenerConfig['direction'],
-    filterChains: Object.freeze(chains),
-    rdsNames: Object.freeze(rdsNames),
+    filterChains: chains,
+    rdsNames,
     tlsInspector: listenerFilters.some((f) => TLS_INSPECTOR_NAMES.has(f.name) || f.type === TLS_INSPECTOR_TYPE),
     listenerFiltersTimeoutMs: durationMs(l.listener_filters_timeout, 'listener_filters_timeout') ?? DEFAULT_LISTENER_FILTERS_TIMEOUT_MS,
     continueOnListenerFiltersTimeout: bool(l.continue_on_listener_filters_timeout, 'continue_on_listener_filters_timeout', false),

@@ -142,7 +142,7 @@ function commonContext(side: 'upstream' | 'downstream', common: Json, path: stri
     out.sanMatchers = sanMatchers(vc, `${path}.validation_context`);
   }
   if (out.sanMatchers.length > 0 && !out.trustedCa) throw new ConfigError(`${path}.validation_context`, 'subject alt name matchers need trusted_ca: a name is only worth checking on a verified chain');
-  out.alpn = Object.freeze(list(common.alpn_protocols, `${path}.alpn_protocols`).map((a, i) => str(a, `${path}.alpn_protocols[${i}]`)));
+  out.alpn = list(common.alpn_protocols, `${path}.alpn_protocols`).map((a, i) => str(a, `${path}.alpn_protocols[${i}]`));
   return out;
 }
 

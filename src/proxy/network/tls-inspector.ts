@@ -20,7 +20,7 @@ export const MAX_CLIENT_HELLO_BYTES = 64 * 1024;
 const NEED_MORE: ClientHelloVerdict = Object.freeze({ kind: 'need-more' });
 const NOT_TLS: ClientHelloVerdict = Object.freeze({ kind: 'not-tls' });
 const TOO_LARGE: ClientHelloVerdict = Object.freeze({ kind: 'too-large' });
-const NO_ALPN: readonly string[] = Object.freeze([]);
+const NO_ALPN: readonly string[] = [];
 
 const CONTENT_TYPE_HANDSHAKE = 22;
 const HANDSHAKE_CLIENT_HELLO = 1;

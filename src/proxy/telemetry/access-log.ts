@@ -31,7 +31,7 @@ export const ENVOY_DEFAULT_ACCESS_LOG_FORMAT =
  * in that source's order. Istio sends them as `json_format`, which Envoy renders untyped: every
  * value a string, `-` when unknown (use `{ typed: false }`).
  */
-export const ISTIO_JSON_ACCESS_LOG_FORMAT: ReadonlyArray<readonly [string, string]> = Object.freeze([
+export const ISTIO_JSON_ACCESS_LOG_FORMAT: ReadonlyArray<readonly [string, string]> = [
   ['start_time', '%START_TIME%'],
   ['route_name', '%ROUTE_NAME%'],
   ['method', '%REQ(:METHOD)%'],
@@ -55,7 +55,7 @@ export const ISTIO_JSON_ACCESS_LOG_FORMAT: ReadonlyArray<readonly [string, strin
   ['requested_server_name', '%REQUESTED_SERVER_NAME%'],
   ['istio_policy_status', '%DYNAMIC_METADATA(istio.mixer:status)%'],
   ['upstream_transport_failure_reason', '%UPSTREAM_TRANSPORT_FAILURE_REASON%'],
-] as const);
+] as const;
 
 /**
  * What the router knows about one finished request (or TCP connection), read by compiled formatters.

@@ -7,7 +7,7 @@ import { ALL_RESPONSE_FLAGS, formatFlags } from './response-flags.js';
 import type { PeerInfo } from './peer-metadata.js';
 
 /** Every label of every Istio metric, in the order they are printed. */
-export const ISTIO_LABELS: readonly string[] = Object.freeze([
+export const ISTIO_LABELS: readonly string[] = [
   'reporter',
   'source_workload',
   'source_workload_namespace',
@@ -33,12 +33,12 @@ export const ISTIO_LABELS: readonly string[] = Object.freeze([
   'destination_canonical_revision',
   'source_cluster',
   'destination_cluster',
-]);
+];
 
 /** Envoy's default histogram bucket bounds (`HistogramSettingsImpl::defaultBuckets()`); `+Inf` is implied. */
-export const ENVOY_DEFAULT_BUCKETS: readonly number[] = Object.freeze([
+export const ENVOY_DEFAULT_BUCKETS: readonly number[] = [
   0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
-]);
+];
 
 /** Default cap on distinct series (HTTP and TCP together). */
 export const DEFAULT_MAX_SERIES = 10_000;

@@ -67,38 +67,36 @@ export type ResponseFlagName = keyof typeof ResponseFlag;
  * `ResponseFlagUtils::toShortString` (and Istio's copy, `parseResponseFlag`, in
  * istio/proxy `extensions/common/util.cc`) test them.
  */
-export const RESPONSE_FLAG_CODES: ReadonlyArray<{ readonly bit: number; readonly code: string; readonly name: ResponseFlagName }> = Object.freeze(
-  (
-    [
-      ['FailedLocalHealthCheck', 'LH'],
-      ['NoHealthyUpstream', 'UH'],
-      ['UpstreamRequestTimeout', 'UT'],
-      ['LocalReset', 'LR'],
-      ['UpstreamRemoteReset', 'UR'],
-      ['UpstreamConnectionFailure', 'UF'],
-      ['UpstreamConnectionTermination', 'UC'],
-      ['UpstreamOverflow', 'UO'],
-      ['NoRouteFound', 'NR'],
-      ['DelayInjected', 'DI'],
-      ['FaultInjected', 'FI'],
-      ['RateLimited', 'RL'],
-      ['UnauthorizedExternalService', 'UAEX'],
-      ['RateLimitServiceError', 'RLSE'],
-      ['DownstreamConnectionTermination', 'DC'],
-      ['UpstreamRetryLimitExceeded', 'URX'],
-      ['StreamIdleTimeout', 'SI'],
-      ['InvalidEnvoyRequestHeaders', 'IH'],
-      ['DownstreamProtocolError', 'DPE'],
-      ['UpstreamMaxStreamDurationReached', 'UMSDR'],
-      ['ResponseFromCacheFilter', 'RFCF'],
-      ['NoFilterConfigFound', 'NFCF'],
-      ['DurationTimeout', 'DT'],
-      ['UpstreamProtocolError', 'UPE'],
-      ['NoClusterFound', 'NC'],
-      ['OverloadManager', 'OM'],
-    ] as const
-  ).map(([name, code]) => Object.freeze({ bit: ResponseFlag[name], code, name })),
-);
+export const RESPONSE_FLAG_CODES: ReadonlyArray<{ readonly bit: number; readonly code: string; readonly name: ResponseFlagName }> = (
+  [
+    ['FailedLocalHealthCheck', 'LH'],
+    ['NoHealthyUpstream', 'UH'],
+    ['UpstreamRequestTimeout', 'UT'],
+    ['LocalReset', 'LR'],
+    ['UpstreamRemoteReset', 'UR'],
+    ['UpstreamConnectionFailure', 'UF'],
+    ['UpstreamConnectionTermination', 'UC'],
+    ['UpstreamOverflow', 'UO'],
+    ['NoRouteFound', 'NR'],
+    ['DelayInjected', 'DI'],
+    ['FaultInjected', 'FI'],
+    ['RateLimited', 'RL'],
+    ['UnauthorizedExternalService', 'UAEX'],
+    ['RateLimitServiceError', 'RLSE'],
+    ['DownstreamConnectionTermination', 'DC'],
+    ['UpstreamRetryLimitExceeded', 'URX'],
+    ['StreamIdleTimeout', 'SI'],
+    ['InvalidEnvoyRequestHeaders', 'IH'],
+    ['DownstreamProtocolError', 'DPE'],
+    ['UpstreamMaxStreamDurationReached', 'UMSDR'],
+    ['ResponseFromCacheFilter', 'RFCF'],
+    ['NoFilterConfigFound', 'NFCF'],
+    ['DurationTimeout', 'DT'],
+    ['UpstreamProtocolError', 'UPE'],
+    ['NoClusterFound', 'NC'],
+    ['OverloadManager', 'OM'],
+  ] as const
+).map(([name, code]) => Object.freeze({ bit: ResponseFlag[name], code, name }));
 
 /** Every bit this module knows; other bits are ignored when formatting. */
 export const ALL_RESPONSE_FLAGS: number = RESPONSE_FLAG_CODES.reduce((all, f) => all | f.bit, 0);

@@ -68,7 +68,7 @@ function newStats(): ClusterStats {
   };
 }
 
-const NO_HOSTS: readonly Host[] = Object.freeze([]);
+const NO_HOSTS: readonly Host[] = [];
 
 const sameJson = (a: unknown, b: unknown): boolean => a === b || JSON.stringify(a) === JSON.stringify(b);
 
