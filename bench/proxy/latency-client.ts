@@ -16,6 +16,7 @@
 // how late requests were released, and `fromDueUs` the latency counted from the due time.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { median } from './median.js';
 
 interface Args {
   targets: Array<{ name: string; port: number }>;
@@ -320,13 +321,6 @@ function percentile(sorted: Float64Array, q: number): number {
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const sorted = [...xs].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return round1(sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2);
-}
-
 /** Samples of one target, pooled over rounds (µs). */
 interface Samples {
   latency: number[];
@@ -493,7 +487,7 @@ function summary(x: Samples, a: Args) {
     },
     // A burst of other work on the machine lands in one round: the median of the rounds' p99s leaves it out.
     p99ByRoundUs: x.roundP99,
-    p99MedianOfRoundsUs: median(x.roundP99),
+    p99MedianOfRoundsUs: round1(median(x.roundP99)),
     fromDueUs: { p50: round1(percentile(sortedDue, 0.5)), p99: round1(percentile(sortedDue, 0.99)) },
     sendLagUs: { p50: round1(percentile(sortedLag, 0.5)), p99: round1(percentile(sortedLag, 0.99)), max: round1(sortedLag[sortedLag.length - 1] ?? Number.NaN) },
   };

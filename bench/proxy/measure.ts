@@ -1,6 +1,7 @@
 // Measuring one scenario's started targets: idle RSS, a warm-up, latency at a fixed rate (open loop, targets interleaved), then each target's maximum throughput (closed loop) with its CPU time and peak RSS.
 import { join } from 'node:path';
 import { closedLoop, openLoop, type MaxRpsResult, type OpenLoopResult } from './load.js';
+import { median } from './median.js';
 import { sleep } from './processes.js';
 import { coreBusy, coreTimes, cpuTimeUs, memoryKiB, sumCpuTimeUs, sumRssKiB } from './system.js';
 import type { Protocol, RunningTarget } from './target.js';
@@ -169,14 +170,6 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
     m.rssMiB.hwmSum = MiB(t.pids.reduce((s, p) => s + memoryKiB(p).hwm, 0));
   }
   return out;
-}
-
-/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const sorted = [...xs].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**
