@@ -8,11 +8,11 @@ import { envoyProtos } from '../src/xds/protos.js';
  * Format (read by src/xds/wire/schema.ts):
  *   MESSAGES[i] = "<full name>;<field>;<field>…", sorted by full name, fields in declaration order
  *     (protobufjs' fieldsArray order, extension fields last, as `messageJson` prints them).
- *   field       = <name>=<number><kind>[*][?<oneof>][!]
+ *   field       = <name>=<number><kind>[*][~][?<oneof>][!]
  *   kind        = a scalar letter (SCALAR_CODES) | m<message index> | e<enum index> | M<key letter><value kind>
- *   *  repeated;  ~  repeated scalar written unpacked (proto2 without `[packed = true]`, or
- *   `[packed = false]`: every field's own encoding, as protoc's);  ?N  member of oneof N (explicit presence; proto3 `optional` is a one-member oneof);
- *   !  proto2 required.
+ *   *  repeated;  ~  a repeated scalar written one value per tag, as protoc writes it (proto2 without
+ *   `[packed = true]`, or `[packed = false]`);  ?N  member of oneof N (explicit presence; proto3
+ *   `optional` is a one-member oneof);  !  proto2 required.
  *   ENUMS[i]    = "<full name>;<value>;<value>…" sorted by number, a value being NAME, or NAME=number
  *     when the number is not the previous one plus one (the first "previous" is -1); the name printed
  *     for a number is the first one given for it (protobufjs' valuesById), aliases follow.

@@ -120,7 +120,8 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
     // other work on the machine (this guest's neighbours) then lands in one round of several targets
     // instead of in the whole run of one, and each figure is the median of a target's rounds.
     const roundS = o.maxDurationS / o.maxRounds;
-    const runs = new Map<string, MaxRpsResult[]>();
+    // h2load's own counts of each round, summed into the target's `max`.
+    const runs = new Map<string, MaxRpsResult[]>(ready.map(([name]) => [name, []]));
     let going = ready;
     for (let round = 0; round < o.maxRounds && going.length > 0; round++) {
       for (let k = 0; k < going.length; k++) {
@@ -129,7 +130,7 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
         try {
           const { run, measured } = await maxRound(t, o, roundS, join(o.logDir, `${name}-max-${round + 1}.log`));
           m.maxRounds.push(measured);
-          runs.set(name, [...(runs.get(name) ?? []), run]);
+          runs.get(name)!.push(run);
         } catch (e) {
           m.errors.push(`max, round ${round + 1}: ${message(e)}`);
         }
@@ -139,7 +140,7 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
     for (const [name, t] of ready) {
       const m = out.get(name)!;
       const rounds = m.maxRounds;
-      const done = runs.get(name) ?? [];
+      const done = runs.get(name)!;
       if (rounds.length === 0) continue;
       const sum = (f: (r: MaxRpsResult) => number) => done.reduce((s, r) => s + f(r), 0);
       const means = done.flatMap((r) => (r.meanRequestUs === null ? [] : [r.meanRequestUs]));
