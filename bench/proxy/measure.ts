@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { closedLoop, openLoop, type MaxRpsResult, type OpenLoopResult } from './load.js';
 import { median } from './median.js';
 import { sleep } from './processes.js';
+import type { StallWatch } from './stall-watch.js';
 import { coreBusy, coreTimes, cpuTimeUs, memoryKiB, sumCpuTimeUs, sumRssKiB } from './system.js';
 import type { Protocol, RunningTarget } from './target.js';
 
@@ -30,6 +31,10 @@ export interface ScenarioOptions {
   loadCpus: string | undefined;
   /** Processes of ours that are not targets (upstream, idle spinners), for the foreign-load estimate. */
   otherPids: number[];
+  /** Pauses of the whole guest by its host (stall-watch.ts). */
+  stalls: StallWatch;
+  /** How many times a max round that the host paused is run again before its figures are kept anyway. */
+  maxRoundRetries: number;
   logDir: string;
   log: (s: string) => void;
 }
@@ -53,6 +58,16 @@ export interface Measurement {
   rssMiB: { idle: number | null; load: number | null; hwmSum: number | null };
   /** Each closed-loop round of this target, in the order run. */
   maxRounds: MaxRound[];
+  /** Rounds the host paused the guest in and that were run again: not part of the figures. */
+  maxRoundsRerun: MaxRound[];
+}
+
+/** What one scenario saw of the host pausing the guest (stall-watch.ts). */
+export interface ScenarioStalls {
+  /** During the latency rounds (all targets interleaved, so not attributable to one). */
+  latency: { count: number; ms: number };
+  /** During max rounds, kept or rerun. */
+  max: { count: number; ms: number };
 }
 
 /** One closed-loop round of one target. */
@@ -62,6 +77,8 @@ export interface MaxRound {
   cpuUsPerReq: number | null;
   targetCores: number | null;
   foreignCpu: number;
+  /** How long the host paused the whole guest during the round, ms (0: not at all). */
+  hostPauseMs: number;
 }
 
 const MiB = (kib: number) => Math.round((kib / 1024) * 10) / 10;
@@ -73,14 +90,15 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
  * in interleaved rounds; a closed-loop maximum run of each with its CPU time. RSS under load is the
  * largest sum of a target's VmRSS sampled every 100 ms from its warm-up to the end. Stops nothing.
  */
-export async function measureScenario(running: ReadonlyMap<string, RunningTarget>, o: ScenarioOptions): Promise<Map<string, Measurement>> {
+export async function measureScenario(running: ReadonlyMap<string, RunningTarget>, o: ScenarioOptions): Promise<{ measurements: Map<string, Measurement>; stalls: ScenarioStalls }> {
   const out = new Map<string, Measurement>();
+  const stalls: ScenarioStalls = { latency: { count: 0, ms: 0 }, max: { count: 0, ms: 0 } };
   await sleep(300);
   const peakKiB = new Map<string, number>();
   for (const [name, t] of running) {
     const idle = t.pids.length > 0 ? sumRssKiB(t.pids) : null;
     if (idle !== null) peakKiB.set(name, idle);
-    out.set(name, { wire: t.wire, processes: t.pids.length, latency: null, max: null, errors: [], cpuUsPerReq: null, targetCores: null, foreignCpu: null, rssMiB: { idle: idle === null ? null : MiB(idle), load: null, hwmSum: null }, maxRounds: [] });
+    out.set(name, { wire: t.wire, processes: t.pids.length, latency: null, max: null, errors: [], cpuUsPerReq: null, targetCores: null, foreignCpu: null, rssMiB: { idle: idle === null ? null : MiB(idle), load: null, hwmSum: null }, maxRounds: [], maxRoundsRerun: [] });
   }
   const sampler = setInterval(() => {
     for (const [name, t] of running) if (t.pids.length > 0) peakKiB.set(name, Math.max(peakKiB.get(name) ?? 0, sumRssKiB(t.pids)));
@@ -98,6 +116,7 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
 
     const ready = [...running].filter(([name]) => out.get(name)!.errors.length === 0);
     o.log(`  latency at ${o.latencyRate} rps: ${ready.map(([n]) => n).join(', ')} × ${o.latencyRounds} round(s) of ${o.latencyDurationS} s…`);
+    const latencyStart = performance.now();
     try {
       const lat = await openLoop({
         targets: ready.map(([name, t]) => ({ name, port: t.port })),
@@ -115,6 +134,8 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
     } catch (e) {
       for (const [name] of ready) out.get(name)!.errors.push(`latency: ${message(e)}`);
     }
+    stalls.latency = o.stalls.between(latencyStart, performance.now());
+    if (stalls.latency.count > 0) o.log(`  the host paused this machine ${stalls.latency.count} time(s), ${stalls.latency.ms} ms in all, during the latency rounds`);
 
     // The maximum runs in interleaved rounds, the order rotating, as the latency rounds do: a burst of
     // other work on the machine (this guest's neighbours) then lands in one round of several targets
@@ -128,9 +149,22 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
         const [name, t] = going[(k + round) % going.length]!;
         const m = out.get(name)!;
         try {
-          const { run, measured } = await maxRound(t, o, roundS, join(o.logDir, `${name}-max-${round + 1}.log`));
-          m.maxRounds.push(measured);
-          runs.get(name)!.push(run);
+          // A round the host paused is run again (up to maxRoundRetries times): the pause is charged
+          // to whichever process was on the CPU and says nothing about the target.
+          for (let attempt = 0; ; attempt++) {
+            const { run, measured } = await maxRound(t, o, roundS, join(o.logDir, `${name}-max-${round + 1}${attempt > 0 ? `-again-${attempt}` : ''}.log`));
+            if (measured.hostPauseMs > 0) {
+              stalls.max.count++;
+              stalls.max.ms = Math.round((stalls.max.ms + measured.hostPauseMs) * 10) / 10;
+            }
+            if (measured.hostPauseMs === 0 || attempt >= o.maxRoundRetries) {
+              m.maxRounds.push(measured);
+              runs.get(name)!.push(run);
+              break;
+            }
+            o.log(`  ${name}, max round ${round + 1}: the host paused this machine for ${measured.hostPauseMs} ms; running the round again`);
+            m.maxRoundsRerun.push(measured);
+          }
         } catch (e) {
           m.errors.push(`max, round ${round + 1}: ${message(e)}`);
         }
@@ -170,7 +204,7 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
     m.rssMiB.load = MiB(Math.max(peakKiB.get(name) ?? 0, sumRssKiB(t.pids)));
     m.rssMiB.hwmSum = MiB(t.pids.reduce((s, p) => s + memoryKiB(p).hwm, 0));
   }
-  return out;
+  return { measurements: out, stalls };
 }
 
 /**
@@ -183,7 +217,9 @@ async function maxRound(t: RunningTarget, o: ScenarioOptions, seconds: number, l
   const cores0 = coreTimes();
   const wall0 = performance.now();
   const run = await closedLoop({ port: t.port, protocol: o.protocol, connections: o.connections, cpus: o.loadCpus, durationS: seconds, logFile });
-  const wallUs = (performance.now() - wall0) * 1000;
+  const wall1 = performance.now();
+  const wallUs = (wall1 - wall0) * 1000;
+  const paused = o.stalls.between(wall0, wall1);
   const cores1 = coreTimes();
   const cpuUs = sumCpuTimeUs(t.pids) - cpu0;
   // This process's own time includes h2load's once it has been reaped (cutime/cstime).
@@ -199,6 +235,7 @@ async function maxRound(t: RunningTarget, o: ScenarioOptions, seconds: number, l
       cpuUsPerReq: hasProcess && run.succeeded > 0 ? Math.round((cpuUs / run.succeeded) * 10) / 10 : null,
       targetCores: hasProcess ? Math.round((cpuUs / wallUs) * 100) / 100 : null,
       foreignCpu: Math.max(0, Math.round(((allBusyUs - oursUs) / (wallUs * busy.length)) * 100) / 100),
+      hostPauseMs: paused.ms,
     },
   };
 }

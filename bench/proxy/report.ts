@@ -97,6 +97,8 @@ export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly 
         latencyRun: l ? { scheduled: l.scheduled, completed: l.completed, errors: l.errors, timeouts: l.timeouts, firstError: l.firstError, achievedRps: l.achievedRps, sendLagUs: l.sendLagUs, fromDueUs: l.fromDueUs } : null,
         // Per interleaved round of the maximum run; the row's maxRps, cpuUsPerReq and targetCores are their medians.
         maxRounds: x.maxRounds,
+        // Rounds the host paused the guest in, run again and left out of the figures.
+        ...(x.maxRoundsRerun.length > 0 ? { maxRoundsRerun: x.maxRoundsRerun } : {}),
         maxRun: x.max ? { succeeded: x.max.succeeded, failed: x.max.failed, errored: x.max.errored, timeout: x.max.timeout, non2xx: x.max.non2xx, seconds: x.max.seconds, meanRequestUs: x.max.meanRequestUs } : null,
         targetCores: x.targetCores,
         // What one fully used core would serve at this cost: the proxy's capacity even when the load side limited maxRps.

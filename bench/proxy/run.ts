@@ -3,10 +3,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measureScenario, type ScenarioOptions } from './measure.js';
+import { measureScenario, type ScenarioOptions, type ScenarioStalls } from './measure.js';
 import { opensslVersion } from './openssl.js';
 import { installCleanup, killAll, spawnPinned, type Proc } from './processes.js';
 import { formatScenario, scenarioResults, type Outcome } from './report.js';
+import { startStallWatch } from './stall-watch.js';
 import { cpuLayout, ensureTools, machineInfo, nodeIdleRssMiB, pinSelf, type CpuLayout } from './system.js';
 import { PathCheckError, type Protocol, type RunningTarget, type TargetContext } from './target.js';
 import { TARGETS } from './targets.js';
@@ -29,14 +30,14 @@ interface Options {
   latencyRounds: number;
   rate: number;
   connections: number;
-  /** Keep every core out of its idle state with SCHED_IDLE busy loops (see README). */
+  /** Keep every core out of its idle state with SCHED_IDLE busy loops (off by default; see README). */
   spinners: boolean;
   outDir: string;
 }
 
 const ALL_TARGETS = TARGETS.map((t) => t.name);
 const USAGE = `usage: npm run bench -- proxy [--quick] [--targets ${ALL_TARGETS.join(',')}] [--hops 1,2]
-  [--protocols http1,http2] [--duration S] [--rate RPS] [--connections N] [--no-spinners] [--out DIR]
+  [--protocols http1,http2] [--duration S] [--rate RPS] [--connections N] [--spinners] [--out DIR]
 Each target runs pinned to the last core (load generator, latency client and upstream on the others).
 Per scenario (hops × protocol), all targets are started, then: latency added over direct at a fixed
 rate (open loop, coordinated-omission-free, targets interleaved in rounds); max requests/s and CPU µs
@@ -54,7 +55,7 @@ Writes bench/results/proxy.json (proxy-quick.json with --quick).`;
 class UsageError extends Error {}
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { quick: false, targets: [...ALL_TARGETS], hops: [1, 2], protocols: ['http1', 'http2'], durationS: 10, warmupRequests: 30_000, latencyWarmupS: 0.5, latencyDurationS: 2, latencyRounds: 5, rate: 1000, connections: 16, spinners: true, outDir: join(ROOT, 'bench', 'results') };
+  const o: Options = { quick: false, targets: [...ALL_TARGETS], hops: [1, 2], protocols: ['http1', 'http2'], durationS: 10, warmupRequests: 30_000, latencyWarmupS: 0.5, latencyDurationS: 2, latencyRounds: 5, rate: 1000, connections: 16, spinners: false, outDir: join(ROOT, 'bench', 'results') };
   let duration: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -82,7 +83,7 @@ function parseOptions(argv: string[]): Options {
       case '--duration': duration = num(1, 600); break;
       case '--rate': o.rate = num(1, 20_000); break;
       case '--connections': o.connections = Math.round(num(1, 1024)); break;
-      case '--no-spinners': o.spinners = false; break;
+      case '--spinners': o.spinners = true; break;
       case '--out': o.outDir = value(); break;
       case '--help': case '-h': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: throw new UsageError(`unknown flag ${flag}\n${USAGE}`);
@@ -110,10 +111,10 @@ function log(s: string): void {
 }
 
 /**
- * One SCHED_IDLE busy loop per core. On this KVM guest an idle vCPU halts and waking it costs
- * hundreds of µs to ms, which swamps a proxy's added latency at 1000 rps; a SCHED_IDLE task keeps the
- * core running but yields at once to any normal task that wakes (the kernel preempts SCHED_IDLE on
- * wakeup), so it changes no measured process's share of its core measurably.
+ * One SCHED_IDLE busy loop per core (`--spinners`). An idle vCPU of this guest halts and waking it
+ * costs hundreds of µs; a SCHED_IDLE task keeps the core running and yields at once to any normal task
+ * that wakes. Off by default: with every vCPU busy all the time the host caps the guest and pauses it
+ * for 100 ms at a time (stall-watch.ts), which costs the measurements far more than the wake-ups.
  */
 function startSpinners(layout: CpuLayout, workDir: string): Proc[] {
   const procs: Proc[] = [];
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
   const cpus = layout.pinned ? layout.loadCpus : undefined;
   let upstream: Upstream | undefined;
   let spinners: Proc[] = [];
+  const stalls = startStallWatch();
   let ok = false;
   try {
     upstream = await startUpstream(workDir, cpus, tools.nginx);
@@ -158,6 +160,8 @@ async function main(): Promise<void> {
       maxRounds: o.latencyRounds,
       loadCpus: cpus,
       otherPids: [...upstream.pids, ...spinners.map((s) => s.pid)],
+      stalls,
+      maxRoundRetries: 2,
       log,
     };
 
@@ -172,6 +176,7 @@ async function main(): Promise<void> {
         const outcomes = new Map<string, Outcome>();
         const running = new Map<string, RunningTarget>();
         const checks: Record<string, Record<string, unknown>> = {};
+        let hostPauses: ScenarioStalls | undefined;
         try {
           // Every target of the scenario is started up front and stays idle while the others are
           // loaded, so the latency client can interleave them (see latency-client.ts).
@@ -196,7 +201,8 @@ async function main(): Promise<void> {
               log(`  ${target.name}: FAILED to start — ${e instanceof Error ? e.message : String(e)}`);
             }
           }
-          const measured = await measureScenario(running, { ...scenarioBase, protocol, logDir: scenarioDir });
+          const { measurements: measured, stalls: paused } = await measureScenario(running, { ...scenarioBase, protocol, logDir: scenarioDir });
+          hostPauses = paused;
           for (const [name, m] of measured) {
             outcomes.set(name, { measurement: m });
             for (const err of m.errors) log(`  ${name}: FAILED ${err}`);
@@ -219,7 +225,7 @@ async function main(): Promise<void> {
         }
         const results = scenarioResults(outcomes, o.targets, new Map(TARGETS.flatMap((t) => (t.compareTo ? [[t.name, t.compareTo] as const] : []))));
         const wires = Object.fromEntries([...outcomes].flatMap(([n, x]) => ('measurement' in x ? [[n, x.measurement.wire]] : [])));
-        scenarios.push({ scenario, hops, protocol, title, wires, ...(Object.keys(checks).length > 0 ? { pathChecks: checks } : {}), targets: results });
+        scenarios.push({ scenario, hops, protocol, title, wires, ...(Object.keys(checks).length > 0 ? { pathChecks: checks } : {}), ...(hostPauses ? { hostPauses } : {}), targets: results });
         log(formatScenario(title, results));
       }
     }
@@ -240,6 +246,7 @@ async function main(): Promise<void> {
         rssMiB: 'sum of VmRSS of the target\'s processes: idle 300 ms after start; under load the largest sum sampled every 100 ms through warm-up, latency and max runs',
         targetCores: 'cores the target used during its max run: near 1.0 its core was the bottleneck; lower, the load side (h2load + upstream on the other core) was, and maxRps understates it (see rpsPerCoreFromCpu)',
         foreignCpu: 'CPU used by processes other than this benchmark\'s during the max run, as a fraction of all cores, the largest of the rounds (non-zero means the machine was shared)',
+        hostPauses: 'times the host paused the whole guest (a 20 ms timer in the orchestrator late by more than 60 ms; stall-watch.ts), per scenario during the latency rounds and the max rounds, and per max round as hostPauseMs. A max round with a pause is run again, up to twice; the rounds run again are in detail.maxRoundsRerun and not in the figures',
         goals: 'issue 4, applied to every non-reference target: CPU µs/req ≤ 2× nginx, added p99 ≤ 1.5× nginx, RSS under load ≤ 50 MiB',
         ratiosTo: 'for a target that is a variant of others (nginx-mtls of nginx; meltemi-mtls of meltemi-s2s and meltemi; meltemi-s2s of meltemi): its CPU µs/req, added p99 and max rps divided by theirs, same scenario and run',
         pathChecks: 'meltemi-s2s and meltemi-mtls: after the load, the server sidecar\'s istio_requests_total summed by connection_security_policy must show only "none" (s2s) or only "mutual_tls" from the client\'s SPIFFE ID (mtls), at least as many as the max run completed; nginx-mtls: hop 1 must refuse a plaintext request. A failed check stops the run',
@@ -254,6 +261,7 @@ async function main(): Promise<void> {
     log(`\nwrote ${relative(process.cwd(), file)} in ${result.elapsedS} s`);
     ok = true;
   } finally {
+    stalls.stop();
     for (const s of spinners) await s.stop();
     await upstream?.stop();
     if (ok) rmSync(workDir, { recursive: true, force: true });
