@@ -18,6 +18,7 @@ import {
   type WaitResult,
 } from './ipc.js';
 import { Child, installChildCleanup } from '../forked-child.js';
+import { startStallWatch, type StallWatch } from '../stall-watch.js';
 import { meshShape, services, sharedService, type BenchService } from './mesh.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -136,7 +137,8 @@ function pushBreakdown(pushes: PushRecord[], since: number, t0: number): Array<R
 
 // ---- one run (one xDS mode) ----
 
-async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Promise<Record<string, unknown>> {
+async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean, watch: StallWatch): Promise<Record<string, unknown>> {
+  const modeStart = performance.now();
   const timeoutMs = o.timeoutS * 1000;
   // Other work on the machine skews every number here: record the load the run started under
   // (after the first mode it includes this benchmark's own previous run, so only the first warns).
@@ -186,6 +188,7 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
     for (let r = 1; r <= o.configTrials; r++) {
       await idle();
       await clients.call({ cmd: 'mark' }, timeoutMs);
+      const from = performance.now();
       const ch = await d.child.call<ChangeReply>({ cmd: 'edit-vs', revision: r }, timeoutMs);
       const w = await clients.call<WaitResult>(
         { cmd: 'wait', type: 'rds', afterVersion: ch.versionBefore, since: ch.t0, timeoutMs, quietMs: 300 },
@@ -193,9 +196,10 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
       );
       await idle();
       const pushes = await d.child.call<PushRecord[]>({ cmd: 'pushes' }, timeoutMs);
+      const paused = watch.between(from, performance.now());
       const within1s = w.latenciesMs.filter((x) => x <= 1000).length;
-      configTrials.push({ trial: r, expected: w.expected, converged: w.latenciesMs.length, timedOut: w.timedOut, latencyMs: dist(w.latenciesMs), within1s, bytes: trafficBytes(w.traffic), pushes: pushBreakdown(pushes, ch.t0, ch.t0) });
-      log(`config change ${r}: ${w.latenciesMs.length}/${w.expected} ACKed RDS; p50 ${quantile(w.latenciesMs, 0.5)?.toFixed(0)} ms, p99 ${quantile(w.latenciesMs, 0.99)?.toFixed(0)} ms, max ${w.latenciesMs.at(-1)?.toFixed(0)} ms; ${within1s} within 1 s; ${mb(totalBytes(w.traffic))} sent`);
+      configTrials.push({ trial: r, expected: w.expected, converged: w.latenciesMs.length, timedOut: w.timedOut, latencyMs: dist(w.latenciesMs), within1s, bytes: trafficBytes(w.traffic), hostPauses: paused, pushes: pushBreakdown(pushes, ch.t0, ch.t0) });
+      log(`config change ${r}: ${w.latenciesMs.length}/${w.expected} ACKed RDS; p50 ${quantile(w.latenciesMs, 0.5)?.toFixed(0)} ms, p99 ${quantile(w.latenciesMs, 0.99)?.toFixed(0)} ms, max ${w.latenciesMs.at(-1)?.toFixed(0)} ms; ${within1s} within 1 s; ${mb(totalBytes(w.traffic))} sent${pausedNote(paused)}`);
     }
     const u2 = await usage();
 
@@ -207,11 +211,13 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
     const endpointChange = async (moved: BenchService[]): Promise<Record<string, unknown>> => {
       await idle();
       await clients!.call({ cmd: 'mark' }, timeoutMs);
+      const from = performance.now();
       const ch = await d.child.call<ChangeReply>({ cmd: 'move-pods', services: moved.map((s) => s.index), generation: ++generation }, timeoutMs);
       const w = await clients!.call<WaitResult>(
         { cmd: 'wait', type: 'eds', afterVersion: ch.versionBefore, since: ch.t0, timeoutMs, quietMs: 300 },
         timeoutMs + 10_000,
       );
+      const paused = watch.between(from, performance.now());
       await idle();
       const pushes = await d.child.call<PushRecord[]>({ cmd: 'pushes' }, timeoutMs);
       const breakdown = pushBreakdown(pushes, ch.t0, ch.t0);
@@ -229,6 +235,7 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
         bytes: trafficBytes(w.traffic),
         edsBytesPerProxy: w.expected > 0 ? Math.round(w.traffic.eds.bytes / w.expected) : 0,
         edsResourcesPerProxy: w.expected > 0 ? round1(w.traffic.eds.resources / w.expected) : 0,
+        hostPauses: paused,
         pushes: breakdown,
       };
     };
@@ -242,7 +249,7 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
       const t = await endpointChange([shared]);
       edsTrials.push({ trial: g, ...t });
       const lat = t.latencyMs as Distribution;
-      log(`endpoint change ${g}: ${t.converged}/${t.expected} ACKed EDS; 500th at ${t.to500Ms ?? '-'} ms, all at ${t.toAllMs} ms (p50 ${lat.p50}, p99 ${lat.p99}); EDS ${mb((t.bytes as Record<string, number>).eds!)} sent (${t.edsResourcesPerProxy} resources/proxy)`);
+      log(`endpoint change ${g}: ${t.converged}/${t.expected} ACKed EDS; 500th at ${t.to500Ms ?? '-'} ms, all at ${t.toAllMs} ms (p50 ${lat.p50}, p99 ${lat.p99}); EDS ${mb((t.bytes as Record<string, number>).eds!)} sent (${t.edsResourcesPerProxy} resources/proxy)${pausedNote(t.hostPauses as Paused)}`);
     }
     let bulk: Record<string, unknown> | undefined;
     if (o.edsTrials > 0 && o.bulk > 1) {
@@ -300,6 +307,8 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
         sampleProxyLabels: u3.sampleProxyLabels,
       },
       clientsProcess: { pid: clients.ready.pid, cpuS: round1(clientUsage.cpuUserS + clientUsage.cpuSystemS), rssMB: round1(clientUsage.rssBytes / 2 ** 20) },
+      // Times the host stopped this whole machine (bench/stall-watch.ts) during the mode; each trial has its own.
+      hostPauses: watch.between(modeStart, performance.now()),
       goals: {
         // met: null when the run did not measure it (no trials, or fewer than 500 proxies).
         configConvergedWithin1s: { goal: 'every proxy ACKs a config change within 1 s', met: configTrials.length > 0 ? configTrials.every((t) => t.within1s === t.expected && !t.timedOut) : null, worstMs: configAll.at(-1) ?? null },
@@ -317,6 +326,13 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean): Prom
     // Five seconds to exit, so a CPU profile gets written.
     await d.child.stop(5000);
   }
+}
+
+type Paused = ReturnType<StallWatch['between']>;
+
+/** A log line's note of host pauses during a trial (bench/stall-watch.ts), empty when there were none. */
+function pausedNote(p: Paused): string {
+  return p.count > 0 ? `; the host paused this machine ${p.count} time(s), ${p.ms} ms in all` : '';
 }
 
 function median(xs: number[]): number {
@@ -345,14 +361,16 @@ async function main(): Promise<void> {
   mkdirSync(o.outDir, { recursive: true });
   const started = monoMs();
   const results: Record<string, unknown>[] = [];
+  const watch = startStallWatch();
   for (const mode of o.modes) {
-    const r = await runMode(o, mode, results.length === 0);
+    const r = await runMode(o, mode, results.length === 0, watch);
     const suffix = `${o.isolation === 'none' ? '-no-isolation' : ''}${o.debounceAfterMs !== undefined ? `-debounce${o.debounceAfterMs}ms` : ''}`;
     const file = join(o.outDir, `controlplane-${mode}-${o.services}x${o.proxies}${suffix}.json`);
     writeFileSync(file, `${JSON.stringify(r, null, 2)}\n`);
     log(`wrote ${relative(process.cwd(), file)}`);
     results.push(r);
   }
+  watch.stop();
   log(`\n== summary (${round1((monoMs() - started) / 1000)} s)`);
   for (const r of results) {
     const g = r.goals as Record<string, { met: boolean | null; worstMs?: number; p99Ms?: number; peakMB?: number }>;
@@ -363,7 +381,7 @@ async function main(): Promise<void> {
     log(
       `${r.mode}: connect ${cn.ready}/${cn.total} in ${round1(cn.allReadyMs / 1000)} s | config change worst ${g.configConvergedWithin1s!.worstMs ?? '-'} ms (${verdict(g.configConvergedWithin1s!.met)}) | ` +
         `EDS to 500 p99 ${g.endpoint500Within100msP99!.p99Ms ?? '-'} ms (${verdict(g.endpoint500Within100msP99!.met)}) | EDS bytes/change ${JSON.stringify(e.edsBytesPerChange)} | ` +
-        `CPU ${d.cpuS.total} s | peak RSS ${d.peakRssMB} MB (${verdict(g.rssAtMost500MB!.met)})`,
+        `CPU ${d.cpuS.total} s | peak RSS ${d.peakRssMB} MB (${verdict(g.rssAtMost500MB!.met)}) | host pauses ${(r.hostPauses as Paused).count} (${(r.hostPauses as Paused).ms} ms)`,
     );
   }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { closedLoop, openLoop, type MaxRpsResult, type OpenLoopResult } from './load.js';
 import { median } from './median.js';
 import { sleep } from './processes.js';
-import type { StallWatch } from './stall-watch.js';
+import type { StallWatch } from '../stall-watch.js';
 import { coreBusy, coreTimes, cpuTimeUs, memoryKiB, sumCpuTimeUs, sumRssKiB } from './system.js';
 import type { Protocol, RunningTarget } from './target.js';
 
@@ -31,7 +31,7 @@ export interface ScenarioOptions {
   loadCpus: string | undefined;
   /** Processes of ours that are not targets (upstream, idle spinners), for the foreign-load estimate. */
   otherPids: number[];
-  /** Pauses of the whole guest by its host (stall-watch.ts). */
+  /** Pauses of the whole guest by its host (bench/stall-watch.ts). */
   stalls: StallWatch;
   /** How many times a max round that the host paused is run again before its figures are kept anyway. */
   maxRoundRetries: number;
@@ -62,7 +62,7 @@ export interface Measurement {
   maxRoundsRerun: MaxRound[];
 }
 
-/** What one scenario saw of the host pausing the guest (stall-watch.ts). */
+/** What one scenario saw of the host pausing the guest (bench/stall-watch.ts). */
 export interface ScenarioStalls {
   /** During the latency rounds (all targets interleaved, so not attributable to one). */
   latency: { count: number; ms: number };

@@ -7,7 +7,7 @@ import { measureScenario, type ScenarioOptions, type ScenarioStalls } from './me
 import { opensslVersion } from './openssl.js';
 import { installCleanup, killAll, spawnPinned, type Proc } from './processes.js';
 import { formatScenario, scenarioResults, type Outcome } from './report.js';
-import { startStallWatch } from './stall-watch.js';
+import { startStallWatch } from '../stall-watch.js';
 import { cpuLayout, ensureTools, machineInfo, nodeIdleRssMiB, pinSelf, type CpuLayout } from './system.js';
 import { PathCheckError, type Protocol, type RunningTarget, type TargetContext } from './target.js';
 import { TARGETS } from './targets.js';
@@ -114,7 +114,7 @@ function log(s: string): void {
  * One SCHED_IDLE busy loop per core (`--spinners`). An idle vCPU of this guest halts and waking it
  * costs hundreds of µs; a SCHED_IDLE task keeps the core running and yields at once to any normal task
  * that wakes. Off by default: with every vCPU busy all the time the host caps the guest and pauses it
- * for 100 ms at a time (stall-watch.ts), which costs the measurements far more than the wake-ups.
+ * for 100 ms at a time (bench/stall-watch.ts), which costs the measurements far more than the wake-ups.
  */
 function startSpinners(layout: CpuLayout, workDir: string): Proc[] {
   const procs: Proc[] = [];
@@ -246,7 +246,7 @@ async function main(): Promise<void> {
         rssMiB: 'sum of VmRSS of the target\'s processes: idle 300 ms after start; under load the largest sum sampled every 100 ms through warm-up, latency and max runs',
         targetCores: 'cores the target used during its max run: near 1.0 its core was the bottleneck; lower, the load side (h2load + upstream on the other core) was, and maxRps understates it (see rpsPerCoreFromCpu)',
         foreignCpu: 'CPU used by processes other than this benchmark\'s during the max run, as a fraction of all cores, the largest of the rounds (non-zero means the machine was shared)',
-        hostPauses: 'times the host paused the whole guest (a 20 ms timer in the orchestrator late by more than 60 ms; stall-watch.ts), per scenario during the latency rounds and the max rounds, and per max round as hostPauseMs. A max round with a pause is run again, up to twice; the rounds run again are in detail.maxRoundsRerun and not in the figures',
+        hostPauses: 'times the host paused the whole guest (a 20 ms timer in the orchestrator late by more than 60 ms; bench/stall-watch.ts), per scenario during the latency rounds and the max rounds, and per max round as hostPauseMs. A max round with a pause is run again, up to twice; the rounds run again are in detail.maxRoundsRerun and not in the figures',
         goals: 'issue 4, applied to every non-reference target: CPU µs/req ≤ 2× nginx, added p99 ≤ 1.5× nginx, RSS under load ≤ 50 MiB',
         ratiosTo: 'for a target that is a variant of others (nginx-mtls of nginx; meltemi-mtls of meltemi-s2s and meltemi; meltemi-s2s of meltemi): its CPU µs/req, added p99 and max rps divided by theirs, same scenario and run',
         pathChecks: 'meltemi-s2s and meltemi-mtls: after the load, the server sidecar\'s istio_requests_total summed by connection_security_policy must show only "none" (s2s) or only "mutual_tls" from the client\'s SPIFFE ID (mtls), at least as many as the max run completed; nginx-mtls: hop 1 must refuse a plaintext request. A failed check stops the run',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as wait } from 'node:timers/promises';
 import { test } from 'node:test';
-import { overlapping, startStallWatch } from '../../bench/proxy/stall-watch.js';
+import { overlapping, startStallWatch } from '../../bench/stall-watch.js';
 
 test('overlapping counts only the parts of pauses inside the window', () => {
   const stalls = [

@@ -4,8 +4,8 @@
 // This machine is a VM whose host caps its CPU time: when both vCPUs stay busy (two busy loops, say),
 // the host pauses the guest for 100 ms at a time, every process on every core at once. A guest
 // without steal-time accounting charges that pause to whatever task was on the CPU, so a round it
-// lands in shows a CPU cost per request and latencies that no target caused. The bench reports the
-// pauses it saw and runs a round that had one again.
+// lands in shows a CPU cost per request and latencies that no target caused. The proxy bench runs a
+// max round that had one again; the control-plane bench reports them per trial.
 import { performance } from 'node:perf_hooks';
 
 /** One pause: when it began and how long it lasted beyond the timer's period, ms (performance.now() clock). */
