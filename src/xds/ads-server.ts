@@ -730,8 +730,12 @@ export class AdsServer {
     // and endpoints alone unless its Sidecar scope now imports other services; generating and
     // comparing them for 2000 proxies was a third of such a push.
     const clustersKept = request.full && conn.generators === envoyGenerators && !clustersMayChange(request, conn.clusterScope, push.sidecarScope(conn.proxy!).services);
+    // Likewise its listeners, for an edit of VirtualServices without TCP or TLS routes: regenerating
+    // and hashing 2000 proxies' listeners, to find them unchanged, was most of such a push.
+    const listenersKept = clustersKept && request.listenersUnaffected === true;
     for (const typeUrl of types) {
       if (clustersKept && (typeUrl === TypeUrl.Cluster || typeUrl === TypeUrl.ClusterLoadAssignment)) continue;
+      if (listenersKept && typeUrl === TypeUrl.Listener) continue;
       const watch = conn.state.watch(typeUrl);
       if (!watch) continue; // never asked for it
       let generated: Map<string, GeneratedResource> | undefined;

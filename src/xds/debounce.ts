@@ -18,10 +18,11 @@ export const realTimers: Timers = {
 
 /**
  * One request that covers both: full if either is; endpoint hosts united; the changed config
- * kinds united, and unknown ("anything") as soon as one full request does not say.
+ * kinds united, and unknown ("anything") as soon as one full request does not say; listeners
+ * unaffected only when every full request says they are.
  */
 export function mergePushRequests(a: PushRequest | undefined, b: PushRequest): PushRequest {
-  if (!a) return { full: b.full, ...(b.edsHosts ? { edsHosts: new Set(b.edsHosts) } : {}), ...(b.full && b.configKinds ? { configKinds: new Set(b.configKinds) } : {}) };
+  if (!a) return { full: b.full, ...(b.edsHosts ? { edsHosts: new Set(b.edsHosts) } : {}), ...(b.full && b.configKinds ? { configKinds: new Set(b.configKinds) } : {}), ...(b.full && b.listenersUnaffected ? { listenersUnaffected: true } : {}) };
   const hosts = new Set<string>([...(a.edsHosts ?? []), ...(b.edsHosts ?? [])]);
   const full = a.full || b.full;
   // A non-full request changes no config; a full one without kinds may have changed any.
@@ -29,7 +30,9 @@ export function mergePushRequests(a: PushRequest | undefined, b: PushRequest): P
   const ka = kindsOf(a);
   const kb = kindsOf(b);
   const kinds = full && ka && kb ? new Set([...ka, ...kb]) : undefined;
-  return { full, ...(hosts.size > 0 ? { edsHosts: hosts } : {}), ...(kinds ? { configKinds: kinds } : {}) };
+  // Listeners are unaffected only if every full request says so; an endpoint-only one changes no config.
+  const listenersUnaffected = full && (!a.full || a.listenersUnaffected === true) && (!b.full || b.listenersUnaffected === true);
+  return { full, ...(hosts.size > 0 ? { edsHosts: hosts } : {}), ...(kinds ? { configKinds: kinds } : {}), ...(listenersUnaffected ? { listenersUnaffected: true } : {}) };
 }
 
 export interface DebounceOptions {

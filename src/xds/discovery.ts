@@ -17,6 +17,7 @@ import { joinHostPort } from '../shared/host-port.js';
 import { MetricsRegistry } from '../shared/metrics.js';
 import { AdsServer, type XdsLogger } from './ads-server.js';
 import { Debouncer } from './debounce.js';
+import { configChangeRequest } from './generators/index.js';
 import { DebugServer } from './debug-server.js';
 import { JwksResolver } from './jwks-resolver.js';
 import type { PushRequest } from './types.js';
@@ -144,7 +145,7 @@ export class Discovery {
       this.store.watch((e: ConfigEvent) => {
         // A new jwksUri starts fetching now, so the keys may be in by the time the debounced push runs.
         if (e.resource.kind === 'RequestAuthentication') this.trackJwks();
-        if (!REGISTRY_KINDS.has(e.resource.kind)) this.debouncer.enqueue({ full: true, configKinds: new Set([e.resource.kind]) });
+        if (!REGISTRY_KINDS.has(e.resource.kind)) this.debouncer.enqueue(configChangeRequest(e.resource.kind, e.resource, e.previous));
       }),
       // Keys fetched or changed (first fetch, rotation, staleness): a push like a RequestAuthentication edit's.
       this.jwks.onChange(() => this.debouncer.enqueue({ full: true, configKinds: new Set(['RequestAuthentication']) })),

@@ -34,6 +34,12 @@ export interface PushRequest {
    * that types they cannot affect are not regenerated. Absent: anything may have changed.
    */
   configKinds?: ReadonlySet<string>;
+  /**
+   * On a full push: every changed object was a VirtualService with no `tcp` or `tls` routes before
+   * or after the change. Listeners read only those (HTTP routes are served by RDS), so an
+   * Envoy-style proxy's listeners stay as they were unless its scope imports other services.
+   */
+  listenersUnaffected?: boolean;
 }
 
 /**

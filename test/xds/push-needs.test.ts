@@ -1,9 +1,11 @@
-// A route-only change skips CDS and EDS (generators/push-needs.ts): only when regenerating them would give the same result.
+// A route-only change skips CDS and EDS, and an HTTP-only VirtualService edit LDS too (generators/push-needs.ts): only when regenerating them would give the same result.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Resource } from '../../src/api/kind.js';
 import type { Proxy } from '../../src/model/proxy.js';
 import type { PushContext } from '../../src/model/push-context.js';
-import { clustersMayChange, envoyGenerators } from '../../src/xds/generators/index.js';
+import { mergePushRequests } from '../../src/xds/debounce.js';
+import { clustersMayChange, configChangeRequest, envoyGenerators } from '../../src/xds/generators/index.js';
 import { TypeUrl, type PushRequest } from '../../src/xds/types.js';
 import { applyYaml, pushOf } from '../helpers/bookinfo-mesh.js';
 import { NS, testMesh, type TestMesh } from './mesh.js';
@@ -128,4 +130,89 @@ test('a DestinationRule edit is not a routing-only change: its clusters differ',
   const r = checkEdit(m, REVIEWS_SUBSETS.replace('subsets:', 'trafficPolicy: {loadBalancer: {simple: RANDOM}}\n  subsets:'), { full: true, configKinds: new Set(['DestinationRule']) });
   assert.equal(r.skipped, 0);
   assert.ok(r.changed > 0);
+});
+
+function listeners(p: Proxy, push: PushContext): string {
+  return JSON.stringify(envoyGenerators[TypeUrl.Listener]!(p, push).map((r) => [r.name, r.resource]));
+}
+
+const vsResource = (spec: Record<string, unknown>): Resource => ({ apiVersion: 'networking.istio.io/v1beta1', kind: VS, metadata: { name: 'reviews', namespace: NS }, spec });
+
+test('a VirtualService without TCP or TLS routes, before and after, leaves listeners alone; anything else may not', () => {
+  const http = vsResource({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }] }] });
+  const tcp = vsResource({ hosts: ['reviews'], tcp: [{ route: [{ destination: { host: 'reviews' } }] }] });
+  const tls = vsResource({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'] }], route: [{ destination: { host: 'reviews' } }] }] });
+  assert.deepEqual(configChangeRequest(VS, http, undefined), { full: true, configKinds: new Set([VS]), listenersUnaffected: true });
+  assert.equal(configChangeRequest(VS, http, http).listenersUnaffected, true);
+  assert.equal(configChangeRequest(VS, tcp, undefined).listenersUnaffected, undefined);
+  assert.equal(configChangeRequest(VS, http, tcp).listenersUnaffected, undefined, 'its TCP routes are gone: listeners change');
+  assert.equal(configChangeRequest(VS, tls, http).listenersUnaffected, undefined);
+  assert.equal(configChangeRequest('Gateway', { ...http, kind: 'Gateway' }, undefined).listenersUnaffected, undefined);
+});
+
+test('merged requests keep listenersUnaffected only while every full request has it; endpoint-only ones do not matter', () => {
+  const vsEdit: PushRequest = { full: true, configKinds: new Set([VS]), listenersUnaffected: true };
+  const eds: PushRequest = { full: false, edsHosts: new Set(['reviews.default.svc.cluster.local']) };
+  const dr: PushRequest = { full: true, configKinds: new Set(['DestinationRule']) };
+  assert.equal(mergePushRequests(undefined, vsEdit).listenersUnaffected, true);
+  assert.equal(mergePushRequests(mergePushRequests(undefined, vsEdit), vsEdit).listenersUnaffected, true);
+  assert.equal(mergePushRequests(mergePushRequests(undefined, eds), vsEdit).listenersUnaffected, true);
+  assert.equal(mergePushRequests(mergePushRequests(undefined, vsEdit), eds).listenersUnaffected, true);
+  assert.equal(mergePushRequests(mergePushRequests(undefined, vsEdit), dr).listenersUnaffected, undefined);
+  assert.equal(mergePushRequests(mergePushRequests(undefined, dr), vsEdit).listenersUnaffected, undefined);
+  assert.equal(mergePushRequests(undefined, eds).listenersUnaffected, undefined);
+});
+
+test('HTTP-only VirtualService edits, mesh and gateway bound, leave every proxy\'s listeners as they were', () => {
+  const m = testMesh();
+  applyYaml(m.store, REVIEWS_SUBSETS);
+  applyYaml(
+    m.store,
+    `apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: {name: bookinfo-gateway, namespace: ${NS}}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]
+`,
+  );
+  const edits = [
+    `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: reviews, namespace: ${NS}}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews, subset: v1}}]}]
+`,
+    `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: reviews, namespace: ${NS}}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}, sourceLabels: {app: productpage}}]
+    fault: {abort: {percentage: {value: 50}, httpStatus: 503}}
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}, weight: 80}, {destination: {host: reviews, subset: v2}, weight: 20}]
+    retries: {attempts: 3, perTryTimeout: 2s}
+    timeout: 10s
+`,
+    `apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: bookinfo, namespace: ${NS}}
+spec:
+  hosts: ['*']
+  gateways: [bookinfo-gateway]
+  http: [{match: [{uri: {prefix: /productpage}}], route: [{destination: {host: productpage, port: {number: 9080}}}]}]
+`,
+  ];
+  let before = pushOf(m.store);
+  for (const edit of edits) {
+    applyYaml(m.store, edit);
+    const after = pushOf(m.store);
+    for (const p of proxies(m)) {
+      assert.equal(listeners(p, after), listeners(p, before), `${p.id}: listeners changed by an HTTP-only VirtualService edit`);
+    }
+    before = after;
+  }
 });

@@ -19,5 +19,5 @@ export const envoyGenerators: GeneratorSet = {
   [TypeUrl.ClusterLoadAssignment]: generateEndpoints,
   [TypeUrl.Secret]: generateSecrets,
 };
-export { clustersMayChange, secretsOnly } from './push-needs.js';
+export { clustersMayChange, configChangeRequest, secretsOnly } from './push-needs.js';
 export { credentialSecret } from './sds.js';

@@ -1,4 +1,5 @@
 // Which types a full push must regenerate for an Envoy-style proxy, given what changed (Istio's ConfigsUpdated).
+import type { Resource } from '../../api/kind.js';
 import type { Service } from '../../registry/types.js';
 import type { PushRequest } from '../types.js';
 
@@ -55,4 +56,19 @@ function sameServicePorts(a: readonly Service[], b: readonly Service[]): boolean
     }
   }
   return true;
+}
+
+/**
+ * The full push a config change asks for. A VirtualService that had and has no `tcp` or `tls`
+ * routes cannot change listeners: those are the only parts of it that listener generators read
+ * (outbound-tcp-chains.ts, gateway-listeners.ts); its HTTP routes are in RDS.
+ */
+export function configChangeRequest(kind: string, resource: Resource, previous: Resource | undefined): PushRequest {
+  const httpOnly = kind === 'VirtualService' && !hasL4Routes(resource) && (previous === undefined || !hasL4Routes(previous));
+  return { full: true, configKinds: new Set([kind]), ...(httpOnly ? { listenersUnaffected: true } : {}) };
+}
+
+function hasL4Routes(r: Resource): boolean {
+  const spec = (r.spec ?? {}) as { tcp?: unknown; tls?: unknown };
+  return (Array.isArray(spec.tcp) && spec.tcp.length > 0) || (Array.isArray(spec.tls) && spec.tls.length > 0);
 }
