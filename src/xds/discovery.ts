@@ -145,7 +145,7 @@ export class Discovery {
       this.store.watch((e: ConfigEvent) => {
         // A new jwksUri starts fetching now, so the keys may be in by the time the debounced push runs.
         if (e.resource.kind === 'RequestAuthentication') this.trackJwks();
-        if (!REGISTRY_KINDS.has(e.resource.kind)) this.debouncer.enqueue(configChangeRequest(e.resource.kind, e.resource, e.previous));
+        if (!REGISTRY_KINDS.has(e.resource.kind)) this.debouncer.enqueue(configChangeRequest(e.type, e.resource, e.previous));
       }),
       // Keys fetched or changed (first fetch, rotation, staleness): a push like a RequestAuthentication edit's.
       this.jwks.onChange(() => this.debouncer.enqueue({ full: true, configKinds: new Set(['RequestAuthentication']) })),

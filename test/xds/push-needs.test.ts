@@ -142,12 +142,15 @@ test('a VirtualService without TCP or TLS routes, before and after, leaves liste
   const http = vsResource({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews' } }] }] });
   const tcp = vsResource({ hosts: ['reviews'], tcp: [{ route: [{ destination: { host: 'reviews' } }] }] });
   const tls = vsResource({ hosts: ['reviews'], tls: [{ match: [{ sniHosts: ['reviews'] }], route: [{ destination: { host: 'reviews' } }] }] });
-  assert.deepEqual(configChangeRequest(VS, http, undefined), { full: true, configKinds: new Set([VS]), listenersUnaffected: true });
-  assert.equal(configChangeRequest(VS, http, http).listenersUnaffected, true);
-  assert.equal(configChangeRequest(VS, tcp, undefined).listenersUnaffected, undefined);
-  assert.equal(configChangeRequest(VS, http, tcp).listenersUnaffected, undefined, 'its TCP routes are gone: listeners change');
-  assert.equal(configChangeRequest(VS, tls, http).listenersUnaffected, undefined);
-  assert.equal(configChangeRequest('Gateway', { ...http, kind: 'Gateway' }, undefined).listenersUnaffected, undefined);
+  assert.deepEqual(configChangeRequest('added', http, undefined), { full: true, configKinds: new Set([VS]), listenersUnaffected: true });
+  assert.equal(configChangeRequest('updated', http, http).listenersUnaffected, true);
+  assert.equal(configChangeRequest('added', tcp, undefined).listenersUnaffected, undefined);
+  assert.equal(configChangeRequest('updated', http, tcp).listenersUnaffected, undefined, 'its TCP routes are gone: listeners change');
+  assert.equal(configChangeRequest('updated', tls, http).listenersUnaffected, undefined);
+  assert.equal(configChangeRequest('added', { ...http, kind: 'Gateway' }, undefined).listenersUnaffected, undefined);
+  assert.equal(configChangeRequest('deleted', http, undefined).listenersUnaffected, true);
+  assert.equal(configChangeRequest('deleted', tcp, undefined).listenersUnaffected, undefined, 'its TCP routes go with it');
+  assert.equal(configChangeRequest('updated', http, undefined).listenersUnaffected, undefined, 'an update without the previous object assumes nothing');
 });
 
 test('merged requests keep listenersUnaffected only while every full request has it; endpoint-only ones do not matter', () => {

@@ -61,10 +61,14 @@ function sameServicePorts(a: readonly Service[], b: readonly Service[]): boolean
 /**
  * The full push a config change asks for. A VirtualService that had and has no `tcp` or `tls`
  * routes cannot change listeners: those are the only parts of it that listener generators read
- * (outbound-tcp-chains.ts, gateway-listeners.ts); its HTTP routes are in RDS.
+ * (outbound-tcp-chains.ts, gateway-listeners.ts); its HTTP routes are in RDS. `resource` is the
+ * new object (for a deletion, the object as it was); an update must come with its `previous`, or
+ * nothing is assumed.
  */
-export function configChangeRequest(kind: string, resource: Resource, previous: Resource | undefined): PushRequest {
-  const httpOnly = kind === 'VirtualService' && !hasL4Routes(resource) && (previous === undefined || !hasL4Routes(previous));
+export function configChangeRequest(change: 'added' | 'updated' | 'deleted', resource: Resource, previous: Resource | undefined): PushRequest {
+  const kind = resource.kind;
+  const previousKnown = change !== 'updated' || previous !== undefined;
+  const httpOnly = kind === 'VirtualService' && previousKnown && !hasL4Routes(resource) && (previous === undefined || !hasL4Routes(previous));
   return { full: true, configKinds: new Set([kind]), ...(httpOnly ? { listenersUnaffected: true } : {}) };
 }
 
