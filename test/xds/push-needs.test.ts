@@ -99,15 +99,17 @@ spec:
   assert.equal(r.skipped, proxies(m).length - 1);
 });
 
-test('a Gateway edit skips CDS and EDS, also for the gateway itself', () => {
-  const m = testMesh();
-  const gw = (host: string) => `apiVersion: networking.istio.io/v1beta1
+/** The ingress gateway's HTTP server on port 80 for `host`. */
+const gw = (host: string) => `apiVersion: networking.istio.io/v1beta1
 kind: Gateway
 metadata: {name: bookinfo-gateway, namespace: ${NS}}
 spec:
   selector: {istio: ingressgateway}
   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['${host}']}]
 `;
+
+test('a Gateway edit skips CDS and EDS, also for the gateway itself', () => {
+  const m = testMesh();
   applyYaml(m.store, gw('*'));
   const r = checkEdit(m, gw('bookinfo.example.com'), { full: true, configKinds: new Set(['Gateway']) });
   assert.equal(r.skipped, proxies(m).length);
@@ -169,16 +171,7 @@ test('merged requests keep listenersUnaffected only while every full request has
 test('HTTP-only VirtualService edits, mesh and gateway bound, leave every proxy\'s listeners as they were', () => {
   const m = testMesh();
   applyYaml(m.store, REVIEWS_SUBSETS);
-  applyYaml(
-    m.store,
-    `apiVersion: networking.istio.io/v1beta1
-kind: Gateway
-metadata: {name: bookinfo-gateway, namespace: ${NS}}
-spec:
-  selector: {istio: ingressgateway}
-  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]
-`,
-  );
+  applyYaml(m.store, gw('*'));
   const edits = [
     `apiVersion: networking.istio.io/v1beta1
 kind: VirtualService
