@@ -194,9 +194,9 @@ async function runMode(o: Options, mode: 'sotw' | 'delta', first: boolean, watch
         { cmd: 'wait', type: 'rds', afterVersion: ch.versionBefore, since: ch.t0, timeoutMs, quietMs: 300 },
         timeoutMs + 10_000,
       );
+      const paused = watch.between(from, performance.now());
       await idle();
       const pushes = await d.child.call<PushRecord[]>({ cmd: 'pushes' }, timeoutMs);
-      const paused = watch.between(from, performance.now());
       const within1s = w.latenciesMs.filter((x) => x <= 1000).length;
       configTrials.push({ trial: r, expected: w.expected, converged: w.latenciesMs.length, timedOut: w.timedOut, latencyMs: dist(w.latenciesMs), within1s, bytes: trafficBytes(w.traffic), hostPauses: paused, pushes: pushBreakdown(pushes, ch.t0, ch.t0) });
       log(`config change ${r}: ${w.latenciesMs.length}/${w.expected} ACKed RDS; p50 ${quantile(w.latenciesMs, 0.5)?.toFixed(0)} ms, p99 ${quantile(w.latenciesMs, 0.99)?.toFixed(0)} ms, max ${w.latenciesMs.at(-1)?.toFixed(0)} ms; ${within1s} within 1 s; ${mb(totalBytes(w.traffic))} sent${pausedNote(paused)}`);

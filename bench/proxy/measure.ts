@@ -144,6 +144,7 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
     // h2load's own counts of each round, summed into the target's `max`.
     const runs = new Map<string, MaxRpsResult[]>(ready.map(([name]) => [name, []]));
     let going = ready;
+    const maxStart = performance.now();
     for (let round = 0; round < o.maxRounds && going.length > 0; round++) {
       for (let k = 0; k < going.length; k++) {
         const [name, t] = going[(k + round) % going.length]!;
@@ -153,10 +154,6 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
           // to whichever process was on the CPU and says nothing about the target.
           for (let attempt = 0; ; attempt++) {
             const { run, measured } = await maxRound(t, o, roundS, join(o.logDir, `${name}-max-${round + 1}${attempt > 0 ? `-again-${attempt}` : ''}.log`));
-            if (measured.hostPauseMs > 0) {
-              stalls.max.count++;
-              stalls.max.ms = Math.round((stalls.max.ms + measured.hostPauseMs) * 10) / 10;
-            }
             if (measured.hostPauseMs === 0 || attempt >= o.maxRoundRetries) {
               m.maxRounds.push(measured);
               runs.get(name)!.push(run);
@@ -171,6 +168,7 @@ export async function measureScenario(running: ReadonlyMap<string, RunningTarget
       }
       going = going.filter(([name]) => out.get(name)!.errors.length === 0);
     }
+    stalls.max = o.stalls.between(maxStart, performance.now());
     for (const [name, t] of ready) {
       const m = out.get(name)!;
       const rounds = m.maxRounds;

@@ -94,7 +94,7 @@ export function scenarioResults(outcomes: Map<string, Outcome>, order: readonly 
         processes: x.processes,
         ...(x.errors.length > 0 ? { errors: x.errors } : {}),
         latencyUs: l ? l.latencyUs : null,
-        latencyRun: l ? { scheduled: l.scheduled, completed: l.completed, errors: l.errors, timeouts: l.timeouts, firstError: l.firstError, achievedRps: l.achievedRps, sendLagUs: l.sendLagUs, fromDueUs: l.fromDueUs, p99ByRoundUs: l.p99ByRoundUs.map(r1) } : null,
+        latencyRun: l ? { scheduled: l.scheduled, completed: l.completed, errors: l.errors, timeouts: l.timeouts, firstError: l.firstError, achievedRps: l.achievedRps, sendLagUs: l.sendLagUs, fromDueUs: l.fromDueUs, p99ByRoundUs: l.p99ByRoundUs } : null,
         // Per interleaved round of the maximum run; the row's maxRps, cpuUsPerReq and targetCores are their medians.
         maxRounds: x.maxRounds,
         // Rounds the host paused the guest in, run again and left out of the figures.
